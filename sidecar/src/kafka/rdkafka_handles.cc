@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "logging/rdkafka_log.h"
 
 namespace kafkasidecar::kafka {
 
@@ -22,6 +23,7 @@ bool IsSecretProperty(const std::string& name) {
 
 absl::StatusOr<ConfPtr> MakeConf(const std::map<std::string, std::string>& properties) {
   ConfPtr conf(rd_kafka_conf_new());
+  logging::RouteLibrdkafkaLogs(conf.get());
   std::array<char, 512> reason{};
   for (const auto& [name, value] : properties) {
     rd_kafka_conf_res_t result =

@@ -46,7 +46,8 @@ using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 // "<redacted>" in place of their values.
 bool IsSecretProperty(const std::string& name);
 
-// Builds a configuration from librdkafka properties. A property librdkafka
+// Builds a configuration from librdkafka properties, with librdkafka's log
+// lines routed to the "librdkafka" spdlog logger. A property librdkafka
 // rejects fails with INVALID_ARGUMENT naming the property and librdkafka's
 // reason (and the value, unless it is a secret).
 absl::StatusOr<ConfPtr> MakeConf(const std::map<std::string, std::string>& properties);
