@@ -86,7 +86,8 @@ install_python_requirements() {
 }
 
 # Installs clients/python in editable mode. The stamp covers its packaging
-# files only: an editable install picks up source changes by itself.
+# files and the protocol, from which its build step generates the gRPC
+# stubs. An editable install picks up changes to its sources by itself.
 install_python_client() {
   local stamp="${VENV}/.clients-python.sha256"
   local expected
@@ -95,7 +96,8 @@ install_python_client() {
     log "skipping the Python client: ${PYTHON_CLIENT}/pyproject.toml not found"
     return 0
   fi
-  expected="$(hash_files "${PYTHON_CLIENT}/pyproject.toml" "${PYTHON_CLIENT}/setup.py" "${PYTHON_CLIENT}/setup.cfg")"
+  expected="$(hash_files "${PYTHON_CLIENT}/pyproject.toml" "${PYTHON_CLIENT}/setup.py" \
+    "${PYTHON_CLIENT}/setup.cfg" "${REPO_ROOT}/proto/kafkasidecar/v1/sidecar.proto")"
   if ! stamp_matches "${stamp}" "${expected}"; then
     log "installing ${PYTHON_CLIENT} (editable)"
     "${VENV}/bin/python" -m pip install -q --disable-pip-version-check -e "${PYTHON_CLIENT}"
