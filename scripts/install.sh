@@ -116,8 +116,12 @@ install_kafka_jars() {
   log "copying the Kafka broker jars into ${KAFKA_LIBS}"
   rm -rf "${KAFKA_LIBS}"
   mkdir -p "${KAFKA_LIBS}"
-  mvn -q -B -f "${BROKER_POM}" dependency:copy-dependencies \
-    -DoutputDirectory="${KAFKA_LIBS}" -DincludeScope=runtime
+  local maven_log="${REPO_ROOT}/.cache/kafka/maven.log"
+  if ! mvn -B -f "${BROKER_POM}" dependency:copy-dependencies \
+    -DoutputDirectory="${KAFKA_LIBS}" -DincludeScope=runtime >"${maven_log}" 2>&1; then
+    tail -n 40 "${maven_log}" >&2
+    die "resolving the Kafka jars with Maven failed; full output in ${maven_log}"
+  fi
   echo "${expected}" >"${stamp}"
 }
 

@@ -1,8 +1,8 @@
 // Checks that the librdkafka the sidecar links (Debian 12: 2.0.2) works with
 // the test broker, Apache Kafka 4.1.1, which no longer accepts the oldest
-// protocol versions. Covered: topic creation through the admin API, produce
-// with delivery reports, group consume with manual commit, committed offsets
-// and watermarks. Reads the broker address from KAFKA_BOOTSTRAP_SERVERS.
+// protocol versions. Covered: topic creation through the admin API,
+// idempotent produce with delivery reports, group consume with manual
+// commit, committed offsets and watermarks. Reads the broker address from KAFKA_BOOTSTRAP_SERVERS.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
@@ -133,10 +133,12 @@ class LibrdkafkaSmokeTest : public ::testing::Test {
   }
 
   // Produces `count` records with keys "key-<i>" and values "value-<i>" and
-  // waits until every delivery report has arrived.
+  // waits until every delivery report has arrived. The producer is
+  // idempotent, which also covers the InitProducerId request.
   void ProduceRecords(const std::string& topic, int count) {
     DeliveryCounts counts;
-    HandlePtr producer = NewClient(RD_KAFKA_PRODUCER, {{"acks", "all"}}, &counts);
+    HandlePtr producer =
+        NewClient(RD_KAFKA_PRODUCER, {{"acks", "all"}, {"enable.idempotence", "true"}}, &counts);
     ASSERT_NE(producer, nullptr);
     for (int i = 0; i < count; ++i) {
       const std::string key = "key-" + std::to_string(i);
