@@ -144,8 +144,8 @@ running_pid() {
   [[ -f "$(pid_file)" ]] || return 0
   pid="$(cat "$(pid_file)")"
   [[ "${pid}" =~ ^[0-9]+$ ]] || return 0
-  if [[ -r "/proc/${pid}/cmdline" ]] &&
-    tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -qF -- "$(config_file)"; then
+  # The process can exit between the check and the read, hence the 2>/dev/null.
+  if { tr '\0' ' ' <"/proc/${pid}/cmdline"; } 2>/dev/null | grep -qF -- "$(config_file)"; then
     echo "${pid}"
   fi
 }
@@ -188,14 +188,16 @@ sys.exit(0 if received_id == correlation_id and broker_count > 0 else 1)
 PY
 }
 
+# Prints the end of the JVM's own output (startup failures such as a bad
+# JVM option land there) and of the broker's log.
 print_log_tail() {
   local log_file
-  log_file="$(logs_dir)/server.log"
-  [[ -f "${log_file}" ]] || log_file="$(logs_dir)/console.log"
-  if [[ -f "${log_file}" ]]; then
-    log "last lines of ${log_file}:"
-    tail -n 40 "${log_file}" >&2
-  fi
+  for log_file in "$(logs_dir)/console.log" "$(logs_dir)/server.log"; do
+    if [[ -s "${log_file}" ]]; then
+      log "last lines of ${log_file}:"
+      tail -n 40 "${log_file}" >&2
+    fi
+  done
 }
 
 # Polls until the broker responds to a metadata request, the JVM exits, or
@@ -251,7 +253,7 @@ cmd_start() {
 
   cluster_id="$(new_cluster_id)"
   if ! "${java}" -Xmx256m -cp "${KAFKA_LIBS}/*" \
-    -Dlog4j2.configurationFile="${LOG4J_CONFIG}" -Dkafka.logs.dir="$(logs_dir)" \
+    -Dlog4j2.configurationFile="${LOG4J_CONFIG}" -Dkafka.logs.dir="$(logs_dir)/format" \
     kafka.tools.StorageTool format --standalone --cluster-id "${cluster_id}" \
     --config "$(config_file)" >"$(logs_dir)/format.log" 2>&1; then
     cat "$(logs_dir)/format.log" >&2
@@ -341,6 +343,7 @@ main() {
     die "invalid --controller-port '${controller_port}': expected a number from 1 to 65535"
   ((controller_port != port)) || die "--controller-port must differ from --port (both ${port})"
   [[ "${timeout_s}" =~ ^[0-9]+$ ]] || die "invalid --timeout '${timeout_s}': expected whole seconds"
+  [[ "${heap}" =~ ^[0-9]+[kKmMgG]?$ ]] || die "invalid --heap '${heap}': expected a size such as 512m or 1g"
 
   "cmd_${command}"
 }
