@@ -172,6 +172,7 @@ def _describe_value(value: Any, secret: bool) -> str:
     return f"{type(value).__name__} {text}"
 
 
+_TYPE_NAMES_SHOWN = {"secret": "str or Secret", "callable": "a callable", "object": "an object"}
 _TRUE_WORDS = ("true", "yes", "1", "on")
 _FALSE_WORDS = ("false", "no", "0", "off")
 
@@ -225,7 +226,7 @@ def _check_one(name: str, value: Any, spec: Mapping[str, Any]) -> tuple[Any, str
         if matches:
             break
     else:
-        expected = " or ".join(type_names)
+        expected = " or ".join(_TYPE_NAMES_SHOWN.get(type_name, type_name) for type_name in type_names)
         return value, f"Parameter '{name}' must be {expected}, got {_describe_value(value, secret)}."
 
     choices = spec.get("choices")

@@ -1,10 +1,11 @@
-"""Tab-delimited log lines on stderr, in the column layout DataPy uses.
+r"""Tab-delimited log lines on stderr, in the column layout DataPy uses.
 
 Each line is ``TIMESTAMP LEVEL LOGGER MOD_TYPE MOD_NAME MESSAGE EXTRA_JSON``
 separated by tabs. TIMESTAMP is UTC in ISO 8601 with milliseconds and a
 ``Z``. MOD_TYPE and MOD_NAME are ``-`` outside a mod. EXTRA_JSON holds the
-``extra`` fields of the call and any exception traceback, or ``-``. Tabs and
-newlines inside a field are escaped so that one record stays one line.
+``extra`` fields of the call and any exception traceback, or ``-``. Tabs,
+newlines and backslashes in the other fields are escaped as ``\t``, ``\n``
+and ``\\`` so that one record stays one line.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class TabDelimitedFormatter(logging.Formatter):
             str(getattr(record, "mod_name", None) or "-"),
             record.getMessage(),
         )
-        return "\t".join([*(_escape(field) for field in fields), _escape(extra_json)])
+        # json.dumps escapes control characters itself, so EXTRA_JSON stays valid JSON.
+        return "\t".join([*(_escape(field) for field in fields), extra_json])
 
 
 class _JobHandler(logging.StreamHandler):
