@@ -1,4 +1,4 @@
-"""What every mod needs: metadata classes, parameter validation, the result dict.
+"""Shared parts of the mods: metadata classes, parameter validation, the result dict.
 
 Inside a DataPy installation ``ModMetadata`` and ``ConfigSchema`` are DataPy's
 own classes, because ``python -m datapy register-mod`` accepts only instances
@@ -177,44 +177,63 @@ _TRUE_WORDS = ("true", "yes", "1", "on")
 _FALSE_WORDS = ("false", "no", "0", "off")
 
 
+def _to_bool(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, bool):
+        return True, value
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS:
+        return True, value.strip().lower() in _TRUE_WORDS
+    return False, value
+
+
+def _to_int(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True, value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return True, int(value)
+    return False, value
+
+
+def _to_float(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True, float(value)
+    if isinstance(value, str):
+        try:
+            return True, float(value)
+        except ValueError:
+            return False, value
+    return False, value
+
+
+_SCALAR_CONVERTERS = {"bool": _to_bool, "int": _to_int, "float": _to_float}
+_INSTANCE_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "bytes": (bytes, bytearray),
+    "secret": (str, Secret),
+}
+
+
 def _coerce_one(value: Any, type_name: str) -> tuple[bool, Any]:
     """Return (matches, converted) for one type name of the schema."""
     if type_name in ("object", "any"):
         return True, value
-    if type_name == "str":
-        return isinstance(value, str), value
-    if type_name == "bytes":
-        return isinstance(value, (bytes, bytearray)), value
-    if type_name == "secret":
-        return isinstance(value, (str, Secret)), value
-    if type_name == "bool":
-        if isinstance(value, bool):
-            return True, value
-        if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS:
-            return True, value.strip().lower() in _TRUE_WORDS
-        return False, value
-    if type_name == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return True, value
-        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-            return True, int(value)
-        return False, value
-    if type_name == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, float(value)
-        if isinstance(value, str):
-            try:
-                return True, float(value)
-            except ValueError:
-                return False, value
-        return False, value
-    if type_name == "list":
-        return isinstance(value, (list, tuple)), list(value) if isinstance(value, (list, tuple)) else value
-    if type_name == "dict":
-        return isinstance(value, Mapping), dict(value) if isinstance(value, Mapping) else value
     if type_name == "callable":
         return callable(value), value
-    raise ValueError(f"Unknown type {type_name!r} in a mod's CONFIG_SCHEMA")
+    if type_name in _INSTANCE_TYPES:
+        return isinstance(value, _INSTANCE_TYPES[type_name]), value
+
+    if type_name == "list":
+        if isinstance(value, (list, tuple)):
+            return True, list(value)
+        return False, value
+    if type_name == "dict":
+        if isinstance(value, Mapping):
+            return True, dict(value)
+        return False, value
+
+    converter = _SCALAR_CONVERTERS.get(type_name)
+    if converter is None:
+        raise ValueError(f"Unknown type {type_name!r} in a mod's CONFIG_SCHEMA")
+    return converter(value)
 
 
 def _check_one(name: str, value: Any, spec: Mapping[str, Any]) -> tuple[Any, str | None]:
@@ -252,7 +271,7 @@ def validate_params(schema: Any, params: Mapping[str, Any]) -> tuple[dict[str, A
 
     A required parameter must be present and not None. An optional parameter
     that is absent or None takes its default. Strings convert to int, float
-    and bool where the schema asks for those, because environment variables
+    and bool where the schema expects those types, because environment variables
     are strings. Names starting with ``_`` (DataPy's ``_mod_name``) pass
     through unchecked.
 

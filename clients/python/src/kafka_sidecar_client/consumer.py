@@ -4,7 +4,7 @@ Delivery is at-least-once. An ack leaves only after the callback for that
 message returned, and a message whose callback never ran is never acked, so
 the sidecar redelivers it later.
 
-Shutdown starts when the controller says stop, or when the sidecar sends
+Shutdown starts when the controller's stop flag is set, or when the sidecar sends
 DRAINING (which also sets the controller's stop flag, so long callbacks can
 see it). The current callback finishes, its ack is sent, no further message
 is processed, the request side is closed (the sidecar then commits what was
@@ -76,7 +76,7 @@ class ConsumeStats:
 
 @dataclass
 class ConsumeOutcome:
-    """How a consume run ended."""
+    """Final state of a consume run: counters, stop reason and gRPC status."""
 
     stats: ConsumeStats
     stop_reason: str
@@ -188,7 +188,7 @@ class ConsumerLoop:
                 call to end, then cancels it.
             log_summary_interval: Log a summary every this many processed
                 messages; 0 logs only the final one.
-            ack_flush_interval_s: Longest time a finished message's ack waits
+            ack_flush_interval_s: Maximum time a finished message's ack waits
                 before it is sent.
         """
         self._client = client

@@ -2,7 +2,7 @@ r"""Tab-delimited log lines on stderr, in the column layout DataPy uses.
 
 Each line is ``TIMESTAMP LEVEL LOGGER MOD_TYPE MOD_NAME MESSAGE EXTRA_JSON``
 separated by tabs. TIMESTAMP is UTC in ISO 8601 with milliseconds and a
-``Z``. MOD_TYPE and MOD_NAME are ``-`` outside a mod. EXTRA_JSON holds the
+``Z``. MOD_TYPE and MOD_NAME are ``-`` outside a mod. EXTRA_JSON contains the
 ``extra`` fields of the call and any exception traceback, or ``-``. Tabs,
 newlines and backslashes in the other fields are escaped as ``\t``, ``\n``
 and ``\\`` so that one record stays one line.
