@@ -491,7 +491,7 @@ def test_invalid_parameters_fail_before_any_call(fake_sidecar: FakeSidecarServer
         ("group_id", "  ", "'group_id' must not be empty"),
         ("retry_backoff_ms", [100, -1], "'retry_backoff_ms' must be a non-empty list"),
         ("connection", "localhost:9092", "'connection' must be the 'connection' artifact"),
-        ("controller", "yes", "'controller' must be a StreamController"),
+        ("controller", "yes", "'controller' must be a StreamController, got str"),
     ],
 )
 def test_parameter_checks_name_the_parameter(
@@ -504,3 +504,47 @@ def test_parameter_checks_name_the_parameter(
     assert result["exit_code"] == 20
     assert expected in result["errors"][0]["message"]
     assert fake_sidecar.servicer.consume_calls == []
+
+
+class JobFlag:
+    """A job's own stop flag, as an older framework might provide it."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.stop_requests = 0
+
+    def should_stop(self) -> bool:
+        return self.stop
+
+    def request_stop(self) -> None:
+        self.stop_requests += 1
+        self.stop = True
+
+
+def test_foreign_controller_flag_is_followed(fake_sidecar: FakeSidecarServer) -> None:
+    flag = JobFlag()
+    consumer = ConsumerThread(consumer_params(fake_sidecar, succeed, controller=flag))
+    call = fake_sidecar.servicer.wait_for_consume_call()
+    call.send_messages(make_message(1))
+    call.wait_for_acks(1)
+    flag.stop = True
+    call.wait_half_closed()
+    call.finish()
+    result = consumer.join()
+
+    assert result["status"] == "success", result["errors"]
+    assert result["metrics"]["stop_reason"] == "JobFlag.should_stop() returned True"
+
+
+def test_draining_reaches_foreign_controller(fake_sidecar: FakeSidecarServer) -> None:
+    flag = JobFlag()
+    consumer = ConsumerThread(consumer_params(fake_sidecar, succeed, controller=flag))
+    call = fake_sidecar.servicer.wait_for_consume_call()
+    call.send_event(pb.Event.TYPE_DRAINING)
+    call.wait_half_closed()
+    call.finish()
+    result = consumer.join()
+
+    assert result["status"] == "success", result["errors"]
+    assert flag.stop_requests == 1
+    assert result["metrics"]["stop_reason"] == "the sidecar is draining"

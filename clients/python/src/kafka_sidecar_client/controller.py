@@ -208,3 +208,51 @@ class StreamController:
         previous = self._previous_handlers.get(signum)
         if callable(previous) and previous is not signal.default_int_handler:
             previous(signum, frame)
+
+
+class _ForeignController(StreamController):
+    """A StreamController that also follows another object's ``should_stop()``.
+
+    The consume loop notices the other object's flag when it next checks,
+    within half a second, because that object runs no stop callbacks.
+    """
+
+    def __init__(self, foreign: Any) -> None:
+        super().__init__(install_signal_handlers=False)
+        self._foreign = foreign
+
+    @property
+    def stop_reason(self) -> str | None:
+        if self._stop_reason is None and self._foreign.should_stop():
+            return f"{type(self._foreign).__name__}.should_stop() returned True"
+        return self._stop_reason
+
+    def should_stop(self) -> bool:
+        return self._stop_flag or bool(self._foreign.should_stop())
+
+    def is_shutdown_initiated(self) -> bool:
+        return self.should_stop()
+
+    def request_stop(self, reason: str | None = None) -> None:
+        super().request_stop(reason)
+        foreign_request = getattr(self._foreign, "request_stop", None)
+        if callable(foreign_request):
+            foreign_request()
+
+
+def as_stream_controller(controller: Any) -> StreamController:
+    """Return ``controller`` as a StreamController.
+
+    A StreamController is returned unchanged. Any other object with a
+    ``should_stop()`` method, such as a controller class of a job framework,
+    is wrapped so that the consume loop follows its flag, and a stop that
+    the sidecar's DRAINING event triggers reaches its ``request_stop()``.
+
+    Raises:
+        TypeError: When ``controller`` has no ``should_stop()`` method.
+    """
+    if isinstance(controller, StreamController):
+        return controller
+    if callable(getattr(controller, "should_stop", None)):
+        return _ForeignController(controller)
+    raise TypeError(f"Parameter 'controller' must be a StreamController, got {type(controller).__name__}.")

@@ -23,7 +23,7 @@ from kafka_sidecar_client._proto import pb
 from kafka_sidecar_client.client import SidecarClient
 from kafka_sidecar_client.connection import connection_target
 from kafka_sidecar_client.consumer import ConsumerLoop
-from kafka_sidecar_client.controller import StreamController
+from kafka_sidecar_client.controller import StreamController, as_stream_controller
 
 AUTO_OFFSET_RESET = {
     "earliest": pb.AUTO_OFFSET_RESET_EARLIEST,
@@ -191,14 +191,14 @@ def _consume(params: dict[str, Any], result: ModResult, log: ModLogger) -> None:
         raise ParamValidationError([str(error)]) from None
     subscribe = build_subscribe(params, connection_id, result.mod_name)
 
-    controller = params["controller"]
-    if controller is not None and not callable(getattr(controller, "should_stop", None)):
-        raise ParamValidationError(
-            [f"Parameter 'controller' must be a StreamController, got {type(controller).__name__}."]
-        )
-    own_controller = controller is None
+    own_controller = params["controller"] is None
     if own_controller:
         controller = StreamController()
+    else:
+        try:
+            controller = as_stream_controller(params["controller"])
+        except TypeError as error:
+            raise ParamValidationError([str(error)]) from None
 
     try:
         loop = ConsumerLoop(
