@@ -70,7 +70,7 @@ def wait_until(
 
 
 class FakeConsumeCall:
-    """One Consume call, as recorded and answered by the fake server."""
+    """One Consume call: the requests the fake server received and the responses it sends."""
 
     def __init__(self) -> None:
         """Start with nothing received and nothing queued to send."""

@@ -204,7 +204,8 @@ def test_mods_use_datapy_classes_when_installed(tmp_path: Path) -> None:
                 def __init__(self, required=None, optional=None):
                     for section in (required or {}, optional or {}):
                         for name, spec in section.items():
-                            assert "type" in spec and "description" in spec, name
+                            assert "type" in spec, name
+                            assert "description" in spec, name
                     self.required = required or {}
                     self.optional = optional or {}
             """

@@ -237,7 +237,7 @@ class Topic:
 class KafkaConnection:
     """A connection registered in the sidecar: the ``connection`` artifact of kafka_connector.
 
-    It holds no secret: passwords went to the sidecar in the Connect call and
+    It contains no secret: passwords went to the sidecar in the Connect call and
     were not kept. Consumers and producers use ``connection_id`` and
     ``sidecar_address``.
     """

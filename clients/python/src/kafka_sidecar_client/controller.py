@@ -20,15 +20,16 @@ class StreamController:
     """Stop flag for a streaming job, set by SIGTERM/SIGINT or by code.
 
     Created in the main thread, the controller installs handlers for SIGTERM
-    and SIGINT that request a stop, calls any handler a program installed
-    before (but not Python's default SIGINT handler, which would raise
-    ``KeyboardInterrupt`` in the middle of a callback), and puts the previous
-    handlers back on ``close()``. A SIGINT after an earlier signal
-    raises ``KeyboardInterrupt``, so pressing Ctrl+C twice ends a job whose
-    callback hangs, and messages it did not ack are redelivered later. SIGINT
-    stays ignored when the process started with it ignored.
-    Created in any other thread, the controller installs nothing, because
-    Python only allows the main thread to set signal handlers.
+    and SIGINT that request a stop, and puts the previous handlers back on
+    ``close()``. Each signal also reaches the handler a program installed
+    before, except Python's default SIGINT handler, because that one would
+    raise ``KeyboardInterrupt`` in the middle of a callback.
+
+    A SIGINT after an earlier signal raises ``KeyboardInterrupt``, so pressing
+    Ctrl+C twice ends a job whose callback hangs. Messages it did not ack are
+    redelivered later. SIGINT stays ignored when the process started with it
+    ignored. Created in any other thread, the controller installs nothing,
+    because Python only allows the main thread to set signal handlers.
 
     Every method is thread-safe. A signal handler runs in the main thread
     between two bytecodes, possibly while that thread holds one of this

@@ -9,10 +9,10 @@ Job scripts written for DataPy run unchanged against this module::
     connection = run_mod("kafka_connector", {"bootstrap_servers": "${kafka.bootstrap_servers}"})
 
 ``run_mod`` resolves the three Kafka mods by name and any other mod by its
-module path (``package.module``), substitutes ``${...}`` context variables
-(see ``kafka_sidecar_client.context``, which also documents the environment
-overrides), validates the parameters against the mod's CONFIG_SCHEMA, and
-returns the mod's result dict. Errors are returned, never raised: exit code
+module path (``package.module``). It substitutes ``${...}`` context
+variables, whose rules and environment overrides ``kafka_sidecar_client.context``
+documents. Then it validates the parameters against the mod's CONFIG_SCHEMA
+and returns the mod's result dict. Errors are returned, never raised: exit code
 20 for invalid parameters, 30 for failures while running.
 """
 

@@ -1,4 +1,4 @@
-"""Conversion between protocol messages and what a job's callback sees and returns."""
+"""Conversion between protocol messages, the dicts a job's callback receives, and acks."""
 
 from __future__ import annotations
 
