@@ -234,3 +234,25 @@ def test_mods_use_datapy_classes_when_installed(tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "ok"
+
+
+def test_stale_stubs_warn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kafka_sidecar_client import _proto
+
+    changed = tmp_path / "sidecar.proto"
+    changed.write_text('syntax = "proto3";\n', encoding="utf-8")
+    monkeypatch.setattr(_proto, "_REPOSITORY_PROTO", changed)
+    with pytest.warns(UserWarning, match="generated gRPC stubs are older than"):
+        _proto.warn_if_stubs_are_stale()
+
+    monkeypatch.setattr(_proto, "_REPOSITORY_PROTO", tmp_path / "absent.proto")
+    _proto.warn_if_stubs_are_stale()
+
+
+def test_current_stubs_do_not_warn(recwarn: pytest.WarningsRecorder) -> None:
+    from kafka_sidecar_client import _proto
+
+    _proto.warn_if_stubs_are_stale()
+
+    assert _proto._REPOSITORY_PROTO.is_file()
+    assert [str(warning.message) for warning in recwarn] == []
