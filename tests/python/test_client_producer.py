@@ -206,8 +206,10 @@ def test_produce_inside_callback_while_draining(fake_sidecar: FakeSidecarServer)
     """A callback still produces after the sidecar announced DRAINING, and its ack follows."""
     controller = StreamController(install_signal_handlers=False)
     produce_results: list[dict[str, Any]] = []
+    callback_started = threading.Event()
 
     def processor(message: dict[str, Any]) -> dict[str, str]:
+        callback_started.set()
         controller.wait(DEFAULT_TIMEOUT_S)
         result = run_mod(
             "kafka_producer",
@@ -239,6 +241,8 @@ def test_produce_inside_callback_while_draining(fake_sidecar: FakeSidecarServer)
     consumer.start()
     call = fake_sidecar.servicer.wait_for_consume_call()
     call.send_messages(make_message(1, offset=77))
+    # DRAINING before the callback starts would rightly leave the message unprocessed.
+    assert callback_started.wait(DEFAULT_TIMEOUT_S)
     call.send_event(pb.Event.TYPE_DRAINING)
     call.wait_half_closed()
     call.finish()

@@ -121,7 +121,8 @@ CONFIG_SCHEMA = ConfigSchema(
         "controller": {
             "type": "object",
             "default": None,
-            "description": "A StreamController; created (with signal handlers) when absent.",
+            "description": "A StreamController, or any object with should_stop(). "
+            "Created (with signal handlers) when absent.",
         },
         "shutdown_drain_timeout_s": {
             "type": "int",
