@@ -93,7 +93,7 @@ start_sidecar() {
     --listen-unix "${SOCKET}" \
     --bootstrap-servers "${BOOTSTRAP}" \
     --log-level info \
-    2>"${DEMO_DIR}/sidecar.log" &
+    >"${DEMO_DIR}/sidecar.log" 2>&1 &
   SIDECAR_PID=$!
 
   # The sidecar logs "serving" once it accepts calls.

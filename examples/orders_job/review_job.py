@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from order_events import MalformedEventError, OrderEvent, map_event, parse_event
 
 from kafka_sidecar_client import StreamController
 from kafka_sidecar_client.context import substitute_context
 from kafka_sidecar_client.datapy import run_mod, setup_context, setup_logging
+
+from order_events import MalformedEventError, OrderEvent, map_event, parse_event
 
 logger = logging.getLogger("review_job")
 
