@@ -1,5 +1,5 @@
 // The Produce RPC: enqueues a request's records on the connection's shared
-// producer and answers with each record's partition and offset.
+// producer and returns each record's partition and offset.
 #pragma once
 
 #include <chrono>
@@ -22,12 +22,13 @@ absl::Status ValidateProduceRequest(const v1::ProduceRequest& request);
 // deletes itself in OnDone.
 //
 // Every record is enqueued in request order. With wait_for_delivery unset or
-// true the call finishes once every delivery report arrived or the timeout
-// (timeout_ms, else kDefaultProduceTimeout, and never past the client's
-// deadline) passed; records without a report then carry an error saying the
-// record may still be delivered. With wait_for_delivery false it finishes
-// after enqueueing, with partition and offset -1. Enqueueing runs on the
-// calling gRPC thread and blocks while the producer's local queue is full.
+// true, the call finishes once every delivery report arrived or the timeout
+// passed. The timeout is timeout_ms, else kDefaultProduceTimeout, and never
+// extends past the client's deadline. Records without a report then carry an
+// error saying that the record may still be delivered. With
+// wait_for_delivery false, the call finishes after enqueueing, with
+// partition and offset -1. Enqueueing runs on the calling gRPC thread and
+// blocks while the producer's local queue is full.
 grpc::ServerUnaryReactor* StartProduce(ProducerPool& pool, grpc::CallbackServerContext* context,
                                        const v1::ProduceRequest* request, v1::ProduceResponse* response);
 

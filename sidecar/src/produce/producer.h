@@ -25,7 +25,7 @@ namespace kafkasidecar::produce {
 
 using Clock = std::chrono::steady_clock;
 
-// Where a record went, or why it did not get there.
+// Outcome of one record: its partition and offset, or the error.
 struct DeliveryResult {
   int32_t partition = -1;
   int64_t offset = -1;

@@ -83,6 +83,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ListenOption
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // gRPC sets SO_REUSEPORT by default, which would let a second sidecar
+  // bind the same TCP port and take over part of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 
   std::vector<std::string> wanted;
   if (!options.unix_path.empty()) {
@@ -99,7 +102,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ListenOption
   builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || (!options.tcp_address.empty() && selected_port == 0)) {
-    if (server->server_ != nullptr) server->server_->Shutdown();
+    if (server->server_ != nullptr) {
+      server->server_->Shutdown();
+      server->server_->Wait();
+      server->server_.reset();
+    }
+    struct stat info {};
+    if (!options.unix_path.empty() && ::lstat(options.unix_path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) {
+      ::unlink(options.unix_path.c_str());
+    }
     return absl::FailedPreconditionError(absl::StrCat("could not listen on ", absl::StrJoin(wanted, " and "),
                                                       ": the address is in use, not local, or not writable"));
   }
@@ -123,6 +134,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ListenOption
 }
 
 GrpcServer::~GrpcServer() {
+  if (server_ == nullptr) return;  // Start failed
   Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server_->Wait();
   if (!socket_path_.empty()) {
