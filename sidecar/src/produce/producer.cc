@@ -12,8 +12,8 @@
 namespace kafkasidecar::produce {
 namespace {
 
-// Longest time the poll thread blocks in rd_kafka_poll, and so the lateness
-// of a task scheduled with RunAt and of noticing shutdown.
+// Maximum time the poll thread blocks in rd_kafka_poll. It bounds how late a
+// RunAt task runs and how long the poll thread takes to notice shutdown.
 constexpr std::chrono::milliseconds kPollInterval(100);
 
 // How long the destructor waits for librdkafka to hand back purged records.

@@ -57,7 +57,7 @@ class SharedProducer {
   // Enqueues one record for `topic`. While librdkafka's local queue is full
   // it serves delivery reports and retries until `deadline`. On success
   // `on_delivery` runs exactly once, on the poll thread, with the broker's
-  // answer. On failure it never runs and the status says why: the
+  // result. On failure it never runs and the status says why: the
   // librdkafka error name and text.
   absl::Status Enqueue(const std::string& topic, const v1::ProduceRecord& record, Clock::time_point deadline,
                        DeliveryCallback on_delivery);

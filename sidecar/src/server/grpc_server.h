@@ -25,10 +25,9 @@ struct ListenOptions {
 
 class GrpcServer {
  public:
-  // Prepares the Unix socket path (a stale socket file, one that nobody
-  // accepts connections on, is removed; any other existing file is an
-  // error), starts listening and serving `service`, and reports health
-  // NOT_SERVING until SetServing(true). Errors name the address.
+  // Prepares the Unix socket path with PrepareSocketPath, starts listening
+  // and serving `service`, and reports health NOT_SERVING until
+  // SetServing(true). Errors name the address.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const ListenOptions& options, grpc::Service* service);
 
   // Shuts down (if Shutdown was not called) with a deadline of one second,
@@ -60,10 +59,10 @@ class GrpcServer {
   bool shut_down_ = false;
 };
 
-// Makes `path` free for a new Unix socket. Removes a socket file that no
-// process accepts connections on; fails with FAILED_PRECONDITION when a
-// process still serves on it, when the path is not a socket, or when its
-// directory is missing.
+// Makes `path` free for a new Unix socket by removing a stale socket file,
+// one that no process accepts connections on. Fails with
+// FAILED_PRECONDITION when a process still serves on the socket, when the
+// path is not a socket, or when its directory is missing.
 absl::Status PrepareSocketPath(const std::string& path);
 
 }  // namespace kafkasidecar::server

@@ -1,5 +1,5 @@
-// A small pool of threads for the blocking work of unary calls (connection
-// tests), so gRPC's callback threads never wait on a broker.
+// A small pool of threads for blocking work of unary calls. Connection tests
+// run here so that they do not block gRPC's callback threads.
 #pragma once
 
 #include <condition_variable>

@@ -24,7 +24,7 @@ void HandleSignal(int signal) {
   const int fd = g_write_fd.load();
   if (fd >= 0) {
     const unsigned char number = static_cast<unsigned char>(signal);
-    // A full pipe already holds enough pending signals to act on.
+    // A full pipe already contains enough pending signals to act on.
     (void)!::write(fd, &number, 1);
   }
   errno = saved_errno;

@@ -152,7 +152,7 @@ TEST(ProducerPool, SharesOneProducerPerConnection) {
   EXPECT_EQ(first->get(), second->get());
 }
 
-TEST(ProducerPool, GetAfterCloseFailsAndCloseTwiceIsSafe) {
+TEST(ProducerPool, CloseTwiceThenGetFails) {
   SingleConnection connections("127.0.0.1:9");
   ProducerPool pool(connections, 1000);
   ASSERT_TRUE(pool.Get("").ok());
@@ -217,7 +217,7 @@ TEST(SharedProducer, FlushStopsAtDeadlineAndCountsUndelivered) {
   EXPECT_LT(elapsed, milliseconds(3000));
 }
 
-TEST(SharedProducer, RunAtRunsTaskOnTimeAndPendingOnesAtDestruction) {
+TEST(SharedProducer, RunAtRunsDueAndPendingTasks) {
   SingleConnection connections("127.0.0.1:9");
   std::atomic<int> early{0};
   std::atomic<int> late{0};

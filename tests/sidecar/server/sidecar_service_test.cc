@@ -48,7 +48,7 @@ class FakeConsumeStreams : public ConsumeStreams {
   std::atomic<int> opened{0};
 };
 
-// Records the connections it tests and answers with a preset result.
+// Records the connections it tests and returns a preset result.
 class FakeTester {
  public:
   ConnectionTester AsTester() {

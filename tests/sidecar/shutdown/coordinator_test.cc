@@ -77,7 +77,7 @@ class CoordinatorTest : public ::testing::Test {
   uint64_t undelivered_ = 0;
 };
 
-TEST_F(CoordinatorTest, CleanDrainRunsStepsInOrderAndExitsZero) {
+TEST_F(CoordinatorTest, CleanDrainExitsZeroInOrder) {
   streams_.CloseAll();
   ShutdownOptions options;
   options.drain_timeout = std::chrono::seconds(5);
