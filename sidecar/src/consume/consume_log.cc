@@ -1,24 +1,15 @@
 #include "consume/consume_log.h"
 
+#include "logging/logging.h"
+
 namespace kafkasidecar {
 
-std::shared_ptr<spdlog::logger> ConsumeLogger() {
-  std::shared_ptr<spdlog::logger> logger = spdlog::get("consume");
-  return logger ? logger : spdlog::default_logger();
-}
+std::shared_ptr<spdlog::logger> ConsumeLogger() { return logging::Get(logging::kConsume); }
 
-bool LogRateLimiter::Allow(const std::string& key, uint64_t& suppressed) {
-  const auto now = std::chrono::steady_clock::now();
-  auto [entry, inserted] = keys_.try_emplace(key);
-  KeyState& state = entry->second;
-  if (!inserted && now - state.last_logged < interval_) {
-    ++state.suppressed;
-    return false;
-  }
-  suppressed = state.suppressed;
-  state.suppressed = 0;
-  state.last_logged = now;
-  return true;
+std::optional<uint64_t> KeyedRateLimiter::Allow(const std::string& key) {
+  std::unique_ptr<logging::RateLimiter>& limiter = limiters_[key];
+  if (limiter == nullptr) limiter = std::make_unique<logging::RateLimiter>(interval_);
+  return limiter->Allow();
 }
 
 }  // namespace kafkasidecar

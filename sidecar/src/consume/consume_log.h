@@ -5,34 +5,32 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
+#include "logging/rate_limiter.h"
+
 namespace kafkasidecar {
 
-// The "consume" logger, or the default logger where none is registered (unit
-// tests).
+// The "consume" logger.
 std::shared_ptr<spdlog::logger> ConsumeLogger();
 
-// Lets a repeated warning through at most once per interval per key, and
-// counts what it held back. Not thread-safe: each poll thread owns one.
-class LogRateLimiter {
+// One logging::RateLimiter per kind of repeated warning, such as a
+// librdkafka error code. Not thread-safe: each poll thread owns one.
+class KeyedRateLimiter {
  public:
-  explicit LogRateLimiter(std::chrono::steady_clock::duration interval = std::chrono::seconds(10))
+  explicit KeyedRateLimiter(std::chrono::steady_clock::duration interval = std::chrono::seconds(10))
       : interval_(interval) {}
 
-  // Returns true when the warning for `key` may be logged now. Then
-  // `suppressed` is set to how many were held back since the last one.
-  bool Allow(const std::string& key, uint64_t& suppressed);
+  // Returns how many warnings for `key` were held back since the last one
+  // when this one may be logged, and nullopt when it should be dropped.
+  std::optional<uint64_t> Allow(const std::string& key);
 
  private:
-  struct KeyState {
-    std::chrono::steady_clock::time_point last_logged;
-    uint64_t suppressed = 0;
-  };
   std::chrono::steady_clock::duration interval_;
-  std::map<std::string, KeyState> keys_;
+  std::map<std::string, std::unique_ptr<logging::RateLimiter>> limiters_;
 };
 
 }  // namespace kafkasidecar

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "logging/summary.h"
 
 namespace kafkasidecar {
 namespace {
@@ -505,13 +506,13 @@ void ConsumeSession::HandleConsumerError(const kafka::ConsumerError& error) {
     }
     case kafka::ConsumerErrorKind::kTransient:
     case kafka::ConsumerErrorKind::kOther: {
-      uint64_t suppressed = 0;
-      if (!rate_limiter_.Allow(error.code, suppressed)) return;
+      std::optional<uint64_t> suppressed = rate_limiter_.Allow(error.code);
+      if (!suppressed) return;
       logger_->warn("{}: Kafka consumer error on {}{}{}: {}; librdkafka keeps retrying{}",
                     log_prefix_, connection_->Describe(), where.empty() ? "" : " for ", where,
                     detail,
-                    suppressed == 0 ? std::string()
-                                    : absl::StrCat(" (", suppressed, " more like it not logged)"));
+                    *suppressed == 0 ? std::string()
+                                     : absl::StrCat(" (", *suppressed, " more like it not logged)"));
       return;
     }
   }
@@ -523,12 +524,11 @@ void ConsumeSession::Deliver(std::shared_ptr<const kafka::Message> message) {
     // fetched it again, e.g. after an offset reset). Its first delivery
     // still decides its commit.
     ++skipped_duplicates_;
-    uint64_t suppressed = 0;
-    if (rate_limiter_.Allow("duplicate offset", suppressed)) {
+    if (std::optional<uint64_t> suppressed = rate_limiter_.Allow("duplicate offset")) {
       logger_->warn("{}: skipping {}: that offset was already delivered on this stream{}",
                     log_prefix_, kafka::ToString(message->partition, message->offset),
-                    suppressed == 0 ? std::string()
-                                    : absl::StrCat(" (", suppressed, " more like it not logged)"));
+                    *suppressed == 0 ? std::string()
+                                     : absl::StrCat(" (", *suppressed, " more like it not logged)"));
     }
     return;
   }
@@ -821,13 +821,13 @@ void ConsumeSession::NoteCommitFailure(const std::vector<kafka::TopicPartitionOf
   tracker_.CommitFailed(offsets);
   ++commit_failures_;
   if (!ending_ && !commit_retry_at_) commit_retry_at_ = Clock::now() + kCommitRetryDelay;
-  uint64_t suppressed = 0;
-  if (!rate_limiter_.Allow("commit failure", suppressed)) return;
+  std::optional<uint64_t> suppressed = rate_limiter_.Allow("commit failure");
+  if (!suppressed) return;
   logger_->error("{}: {} commit of {} failed: {}; the next commit retries it ({} commit failures "
                  "so far{})",
-                 log_prefix_, kind, kafka::ToString(offsets), std::string(status.message()), commit_failures_,
-                 suppressed == 0 ? std::string()
-                                 : absl::StrCat(", ", suppressed, " not logged"));
+                 log_prefix_, kind, kafka::ToString(offsets), std::string(status.message()),
+                 commit_failures_,
+                 *suppressed == 0 ? std::string() : absl::StrCat(", ", *suppressed, " not logged"));
 }
 
 // ---- Output and logging ----
@@ -847,14 +847,12 @@ void ConsumeSession::SendEvent(v1::Event::Type type,
 }
 
 std::string ConsumeSession::Summary() const {
-  const double seconds =
-      std::chrono::duration<double>(Clock::now() - started_).count();
-  const double rate = seconds > 0 ? static_cast<double>(processed_) / seconds : 0.0;
-  return absl::StrCat("Processed ", processed_, " messages, Errors: ", job_errors_,
-                      ", Rate: ", static_cast<uint64_t>(rate + 0.5), " msg/s (delivered ",
-                      delivered_, ", redelivered ", redelivered_, ", dropped acks ", dropped_acks_,
-                      ", skipped duplicates ", skipped_duplicates_, ", commit failures ",
-                      commit_failures_, ")");
+  // Processed counts resolved messages; Errors counts error acks, so a
+  // message retried twice adds two errors.
+  return absl::StrCat(logging::FormatSummary(processed_, job_errors_, Clock::now() - started_),
+                      " (delivered ", delivered_, ", redelivered ", redelivered_, ", dropped acks ",
+                      dropped_acks_, ", skipped duplicates ", skipped_duplicates_,
+                      ", commit failures ", commit_failures_, ")");
 }
 
 void ConsumeSession::MaybeLogSummary() {

@@ -185,7 +185,7 @@ class ConsumeSession {
   std::optional<std::chrono::steady_clock::time_point> commit_retry_at_;
   std::chrono::steady_clock::time_point started_;
   uint64_t next_summary_at_ = 0;
-  LogRateLimiter rate_limiter_;
+  KeyedRateLimiter rate_limiter_;
   uint64_t delivered_ = 0;
   uint64_t redelivered_ = 0;
   uint64_t processed_ = 0;

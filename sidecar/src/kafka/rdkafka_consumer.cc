@@ -10,14 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kafka/client_factory.h"
+#include "logging/logging.h"
 
 namespace kafkasidecar::kafka {
 namespace {
 
-std::shared_ptr<spdlog::logger> KafkaLogger() {
-  std::shared_ptr<spdlog::logger> logger = spdlog::get("kafka");
-  return logger ? logger : spdlog::default_logger();
-}
+std::shared_ptr<spdlog::logger> KafkaLogger() { return logging::Get(logging::kConsume); }
 
 int TimeoutMs(std::chrono::milliseconds timeout) {
   return static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, 24LL * 3600 * 1000));
@@ -83,20 +81,6 @@ std::vector<TopicPartitionOffset> FailedOffsets(const rd_kafka_topic_partition_l
     failed.push_back({{element.topic, element.partition}, element.offset});
   }
   return failed;
-}
-
-// Maps librdkafka's syslog levels onto spdlog. librdkafka calls this from
-// its own threads; spdlog loggers are thread-safe.
-void LogCallback(const rd_kafka_t* handle, int level, const char* facility, const char* text) {
-  spdlog::level::level_enum spd_level = spdlog::level::debug;
-  if (level <= 3) {
-    spd_level = spdlog::level::err;
-  } else if (level == 4) {
-    spd_level = spdlog::level::warn;
-  } else if (level <= 6) {
-    spd_level = spdlog::level::info;
-  }
-  KafkaLogger()->log(spd_level, "librdkafka {} {}: {}", rd_kafka_name(handle), facility, text);
 }
 
 class RdKafkaClientFactory final : public ClientFactory {
@@ -229,7 +213,7 @@ absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(const C
   rd_kafka_conf_set_rebalance_cb(conf->get(), &RdKafkaConsumer::RebalanceCallback);
   rd_kafka_conf_set_offset_commit_cb(conf->get(), &RdKafkaConsumer::CommitCallback);
   rd_kafka_conf_set_error_cb(conf->get(), &RdKafkaConsumer::ErrorCallback);
-  rd_kafka_conf_set_log_cb(conf->get(), &LogCallback);
+  // MakeConf already routed librdkafka's own log lines to spdlog.
 
   std::array<char, 512> reason{};
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), reason.data(), reason.size());

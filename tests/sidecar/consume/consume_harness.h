@@ -28,10 +28,8 @@ namespace kafkasidecar::testing {
 
 class StaticConnections final : public ConnectionLookup {
  public:
-  StaticConnections() {
-    auto connection = std::make_shared<Connection>();
-    connection->bootstrap_servers = "127.0.0.1:9";
-    connections_[""] = connection;
+  explicit StaticConnections(Connection default_connection) {
+    connections_[""] = std::make_shared<Connection>(std::move(default_connection));
   }
   std::shared_ptr<const Connection> Find(const std::string& id) const override {
     auto found = connections_.find(id);
@@ -199,11 +197,27 @@ class StreamClient {
   std::thread reader_;
 };
 
+inline Connection FakeConnection() {
+  Connection connection;
+  connection.bootstrap_servers = "127.0.0.1:9";
+  return connection;
+}
+
 class ConsumeHarness {
  public:
-  explicit ConsumeHarness(ConsumeDefaults defaults = {})
-      : kafka_(std::make_shared<FakeKafka>()),
-        streams_(MakeConsumeStreams(connections_, defaults, std::make_shared<FakeClientFactory>(kafka_))),
+  // Streams use FakeKafka through FakeClientFactory.
+  ConsumeHarness() : ConsumeHarness(FakeConnection(), nullptr) {}
+
+  // Streams use `factory` and `connection` as the default connection; a
+  // null factory selects FakeClientFactory.
+  ConsumeHarness(Connection connection, std::shared_ptr<kafka::ClientFactory> factory,
+                 ConsumeDefaults defaults = {})
+      : connections_(std::move(connection)),
+        kafka_(std::make_shared<FakeKafka>()),
+        streams_(MakeConsumeStreams(connections_,
+                                    defaults,
+                                    factory ? std::move(factory)
+                                            : std::make_shared<FakeClientFactory>(kafka_))),
         service_(streams_.get()) {
     char pattern[] = "/tmp/consume-test-XXXXXX";
     const char* dir = mkdtemp(pattern);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "consume_harness.h"
+#include "logging/logging.h"
 
 namespace kafkasidecar::testing {
 namespace {
@@ -286,6 +287,7 @@ TEST(ConsumeStream, RetryRedeliversWithNextAttemptThenMovesOn) {
 
   ASSERT_TRUE(client.Ack(3, v1::Ack::STATUS_ERROR, "database busy"));
   messages = client.WaitForMessages(4);
+  ASSERT_EQ(messages.size(), 4u);
   EXPECT_EQ(messages[3].delivery_id(), 4u);
   EXPECT_EQ(messages[3].attempt(), 3u);
   EXPECT_FALSE(harness.kafka().MaxCommitted(kOrders0).has_value());
@@ -359,6 +361,7 @@ TEST(ConsumeStream, RevokeDropsLateAcksAndRedelivers) {
   ASSERT_TRUE(client.Subscribe(subscribe));
   harness.kafka().Assign({kOrders0});
   std::vector<v1::Message> first = client.WaitForMessages(3);
+  ASSERT_EQ(first.size(), 3u);
   ASSERT_TRUE(client.Ack(first[0].delivery_id()));
   ASSERT_TRUE(harness.kafka().WaitFor([](const FakeKafka::State& s) { return s.committed.count(kOrders0) > 0; }));
 
@@ -370,6 +373,7 @@ TEST(ConsumeStream, RevokeDropsLateAcksAndRedelivers) {
   // acks, so its commit shows that the frame was processed.
   harness.kafka().Assign({kOrders1});
   std::vector<v1::Message> all = client.WaitForMessages(4);
+  ASSERT_EQ(all.size(), 4u);
   ASSERT_EQ(all[3].partition(), 1);
   ASSERT_TRUE(client.AckSuccess({first[1].delivery_id(), first[2].delivery_id(), all[3].delivery_id()}));
   ASSERT_TRUE(harness.kafka().WaitFor([](const FakeKafka::State& s) { return s.committed.count(kOrders1) > 0; }));
@@ -379,6 +383,7 @@ TEST(ConsumeStream, RevokeDropsLateAcksAndRedelivers) {
   // unacked messages come back with new delivery ids.
   harness.kafka().Assign({kOrders0});
   all = client.WaitForMessages(6);
+  ASSERT_EQ(all.size(), 6u);
   EXPECT_EQ(all[4].offset(), 1);
   EXPECT_EQ(all[5].offset(), 2);
   EXPECT_EQ(all[4].delivery_id(), 5u);
@@ -662,9 +667,12 @@ TEST(ConsumeStream, TransientErrorsKeepStreamRunning) {
 }
 
 TEST(ConsumeStream, SummaryLoggedAtStreamEnd) {
+  // Capture the consume logger's lines while no stream is open.
+  std::shared_ptr<spdlog::logger> logger = logging::Get(logging::kConsume);
   auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200);
-  auto logger = std::make_shared<spdlog::logger>("consume", sink);
-  spdlog::register_logger(logger);
+  const spdlog::level::level_enum saved_level = logger->level();
+  logger->set_level(spdlog::level::info);
+  logger->sinks().push_back(sink);
   {
     ConsumeHarness harness;
     harness.kafka().Produce("orders", 0, 3);
@@ -677,7 +685,8 @@ TEST(ConsumeStream, SummaryLoggedAtStreamEnd) {
     EXPECT_TRUE(client.Finish().ok());
     EXPECT_TRUE(harness.streams().WaitAllClosed(std::chrono::steady_clock::now() + seconds(5)));
   }
-  spdlog::drop("consume");
+  logger->sinks().pop_back();
+  logger->set_level(saved_level);
 
   bool summary_found = false;
   bool error_logged = false;
