@@ -17,6 +17,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kIdlePoll(200);
 // Minimum spacing of commit retries after an asynchronous commit failed.
 constexpr std::chrono::seconds kCommitRetryDelay(1);
+// An asynchronous commit whose result has not arrived after this long no
+// longer holds back the next one.
+constexpr std::chrono::seconds kCommitResultWait(30);
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
@@ -422,7 +425,9 @@ void ConsumeSession::Resolve(const InFlight& entry) {
 void ConsumeSession::PollOnce() {
   kafka::PollResult result = consumer_->Poll(NextPollTimeout());
   if (result.error) HandleConsumerError(*result.error);
-  if (result.message) {
+  // A message that arrives together with the stream's end is not delivered:
+  // it was never acked, so Kafka delivers it again later.
+  if (result.message && !end_status_) {
     HandleFetched(std::make_shared<const kafka::Message>(std::move(*result.message)));
   }
 }
@@ -620,6 +625,7 @@ std::chrono::milliseconds ConsumeSession::NextPollTimeout() const {
     until = std::min(until, next_periodic_commit_);
   }
   if (commit_retry_at_) until = std::min(until, *commit_retry_at_);
+  if (async_commit_since_) until = std::min(until, *async_commit_since_ + kCommitResultWait);
   if (draining_) until = std::min(until, drain_deadline_);
   if (until <= now) return std::chrono::milliseconds(0);
   // Round up so a due time is not missed by a sub-millisecond remainder.
@@ -779,6 +785,9 @@ void ConsumeSession::CommitIfDue() {
     commit_retry_at_.reset();
   }
   if (!due) return;
+  // One asynchronous commit at a time: acks that arrive meanwhile are
+  // covered by the next commit, at the position reached by then.
+  if (async_commit_since_ && now - *async_commit_since_ < kCommitResultWait) return;
   resolved_since_commit_ = 0;
   CommitAsync();
 }
@@ -804,11 +813,16 @@ void ConsumeSession::CommitAsync() {
     NoteCommitFailure(offsets, status, "asynchronous");
     return;
   }
+  async_commit_since_ = Clock::now();
   logger_->debug("{}: committing {}", log_prefix_, kafka::ToString(offsets));
 }
 
 void ConsumeSession::OnCommitResult(const absl::Status& status,
                                     const std::vector<kafka::TopicPartitionOffset>& offsets) {
+  async_commit_since_.reset();
+  // Acks resolved while this commit was outstanding wait for the next
+  // loop; end the current Poll early so it commits them now.
+  if (resolved_since_commit_ > 0) consumer_->Wakeup();
   if (status.ok()) return;
   NoteCommitFailure(offsets, status, "asynchronous");
 }

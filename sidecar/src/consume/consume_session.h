@@ -183,6 +183,9 @@ class ConsumeSession {
   uint64_t resolved_since_commit_ = 0;
   std::chrono::steady_clock::time_point next_periodic_commit_;
   std::optional<std::chrono::steady_clock::time_point> commit_retry_at_;
+  // When the outstanding asynchronous commit was issued; nullopt when none
+  // is outstanding.
+  std::optional<std::chrono::steady_clock::time_point> async_commit_since_;
   std::chrono::steady_clock::time_point started_;
   uint64_t next_summary_at_ = 0;
   KeyedRateLimiter rate_limiter_;

@@ -453,6 +453,29 @@ TEST(ConsumeStream, BatchStrategyCommitsNothingBelowBatchSize) {
   EXPECT_EQ(harness.kafka().Committed(kOrders0), 4);
 }
 
+TEST(ConsumeStream, AsyncCommitsDoNotOverlap) {
+  ConsumeHarness harness;
+  harness.kafka().Produce("orders", 0, 2);
+  harness.kafka().HoldCommitResults(true);
+  StreamClient client(harness.stub());
+  StartOrders(harness, client, OrdersSubscription(), 2);
+
+  ASSERT_TRUE(client.Ack(1));
+  ASSERT_TRUE(harness.kafka().WaitFor([](const FakeKafka::State& s) { return s.commits.size() == 1; }));
+  // The first commit has no result yet, so this ack waits for the next
+  // commit, which here is the final one.
+  ASSERT_TRUE(client.Ack(2));
+  client.CloseWrites();
+  EXPECT_TRUE(client.Finish().ok());
+
+  FakeKafka::State state = harness.kafka().Snapshot();
+  ASSERT_EQ(state.commits.size(), 2u);
+  EXPECT_FALSE(state.commits[0].sync);
+  EXPECT_EQ(state.commits[0].offsets[0].offset, 1);
+  EXPECT_TRUE(state.commits[1].sync);
+  EXPECT_EQ(state.commits[1].offsets[0].offset, 2);
+}
+
 TEST(ConsumeStream, FailedAsyncCommitIsRetried) {
   ConsumeHarness harness;
   harness.kafka().Produce("orders", 0, 1);

@@ -83,6 +83,14 @@ class FakeKafka {
     ignore_pause_ = ignore;
   }
 
+  // Keeps the results of asynchronous commits from reaching the session,
+  // as if the broker had not answered yet.
+  void HoldCommitResults(bool hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_commit_results_ = hold;
+    cv_.notify_all();
+  }
+
   void FailNextAsyncCommits(int count) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_async_commits_ = count;
@@ -187,6 +195,7 @@ class FakeKafka {
   std::deque<kafka::ConsumerError> errors_;
   std::deque<CommitResult> commit_results_;
   bool ignore_pause_ = false;
+  bool hold_commit_results_ = false;
   bool woken_ = false;
   int fail_async_commits_ = 0;
   absl::Status create_error_;
@@ -220,7 +229,7 @@ class FakeConsumer final : public kafka::Consumer {
         kafka_->cv_.notify_all();
         return {};
       }
-      if (!kafka_->commit_results_.empty()) {
+      if (!kafka_->hold_commit_results_ && !kafka_->commit_results_.empty()) {
         FakeKafka::CommitResult result = std::move(kafka_->commit_results_.front());
         kafka_->commit_results_.pop_front();
         lock.unlock();
