@@ -117,6 +117,9 @@ std::string LevelName(spdlog::level::level_enum level) {
 }
 
 void Configure(spdlog::level::level_enum level) {
+  // Calls through spdlog's free functions (spdlog::info) reach the default
+  // logger, which then writes in the same format as the "sidecar" logger.
+  spdlog::set_default_logger(Get(kSidecar));
   State& state = GlobalState();
   std::lock_guard<std::mutex> lock(state.mutex);
   state.level = level;

@@ -32,8 +32,9 @@ absl::StatusOr<spdlog::level::level_enum> ParseLevel(std::string_view name);
 std::string LevelName(spdlog::level::level_enum level);
 
 // Sets the level of every sidecar logger, existing and future ones, and
-// makes them write to stderr in the format above. May be called again to
-// change the level. Thread-safe.
+// makes spdlog's default logger the "sidecar" logger, so every line reaches
+// stderr in the format above. May be called again to change the level.
+// Thread-safe.
 void Configure(spdlog::level::level_enum level);
 
 // Returns the logger with that name, creating it on first use with the

@@ -84,6 +84,11 @@ TEST(LoggingRegistry, ConfigureChangesExistingAndNewLoggers) {
   Configure(spdlog::level::info);
 }
 
+TEST(LoggingRegistry, ConfigureMakesSidecarLoggerTheDefault) {
+  Configure(spdlog::level::info);
+  EXPECT_EQ(spdlog::default_logger(), Get(kSidecar));
+}
+
 TEST(LibrdkafkaLog, MapsSyslogSeverities) {
   EXPECT_EQ(LevelFromSyslog(0), spdlog::level::critical);
   EXPECT_EQ(LevelFromSyslog(2), spdlog::level::critical);
