@@ -105,6 +105,7 @@ class Reviewer:
         Raises:
             ReviewInterrupted: A stop was requested before the last step ended.
         """
+        logger.debug("reviewing %s (%s %s)", event.event_id, event.amount, event.currency)
         score = 0
         for step in range(self._steps):
             if self._controller.should_stop():
@@ -130,7 +131,7 @@ class Reviewer:
             ],
         )
         self.reviewed += 1
-        logger.info("reviewed %s: score %d, %s", event.event_id, score, decision)
+        logger.debug("reviewed %s: score %d, %s", event.event_id, score, decision)
 
     def close(self) -> None:
         """Close the database."""
@@ -199,9 +200,6 @@ def run(context_path: Path, log_level: str) -> int:
                 "message_processor": make_processor(reviewer),
                 "controller": controller,
                 "on_error": "continue",
-                # One message at a time: a long review should not hold many
-                # delivered but unacked messages.
-                "max_in_flight": 1,
             },
         )
     except ReviewInterrupted as interrupted:
