@@ -80,6 +80,12 @@ int Run(const std::vector<std::string>& args) {
     log->critical("Cannot serve: {}", std::string(server.status().message()));
     return kExitConfigurationError;
   }
+  const std::string& tcp = settings.listen_tcp;
+  if (!tcp.empty() && tcp.rfind("127.", 0) != 0 && tcp.rfind("[::1]:", 0) != 0 && tcp.rfind("localhost:", 0) != 0) {
+    log->warn("listen_tcp {} accepts connections from other hosts, and the gRPC API has no authentication: "
+              "prefer 127.0.0.1 or a Unix socket",
+              tcp);
+  }
   (*server)->SetServing(true);
   log->info("serving on {}", absl::StrJoin((*server)->addresses(), ", "));
 

@@ -194,11 +194,12 @@ absl::Status SharedProducer::Enqueue(const std::string& topic, const v1::Produce
     }
     // The local queue (queue.buffering.max.messages / .kbytes) is full:
     // serve delivery reports, which frees room, and try again.
-    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (remaining.count() <= 0) {
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) {
       return absl::UnavailableError(absl::StrCat(ErrorText(code),
                                                  " (the producer's local queue stayed full until the timeout)"));
     }
+    const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
     rd_kafka_poll(handle_.get(), static_cast<int>(std::min<int64_t>(remaining.count(), 10)));
   }
 }

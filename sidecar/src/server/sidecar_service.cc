@@ -88,9 +88,8 @@ grpc::ServerUnaryReactor* SidecarService::Connect(grpc::CallbackServerContext* c
   }
 
   auto candidate = std::make_shared<const Connection>(std::move(*connection));
-  RunConnectionTest(reactor, candidate, request->timeout_ms(), response, [this, candidate]() -> absl::Status {
-    return connections_.Register(*candidate).status();
-  });
+  RunConnectionTest(reactor, candidate, request->timeout_ms(), response, spdlog::level::info,
+                    [this, candidate]() -> absl::Status { return connections_.Register(*candidate).status(); });
   return reactor;
 }
 
@@ -105,16 +104,19 @@ grpc::ServerUnaryReactor* SidecarService::CheckConnection(grpc::CallbackServerCo
         absl::StrCat("unknown connection_id \"", request->connection_id(), "\": register it with Connect first")));
     return reactor;
   }
-  RunConnectionTest(reactor, connection, request->timeout_ms(), response, [] { return absl::OkStatus(); });
+  // Jobs may call CheckConnection often, so its successes are logged at debug.
+  RunConnectionTest(reactor, connection, request->timeout_ms(), response, spdlog::level::debug,
+                    [] { return absl::OkStatus(); });
   return reactor;
 }
 
 void SidecarService::RunConnectionTest(grpc::ServerUnaryReactor* reactor, std::shared_ptr<const Connection> connection,
                                        uint32_t timeout_ms, v1::ConnectionInfo* response,
+                                       spdlog::level::level_enum success_level,
                                        std::function<absl::Status()> on_success) {
   const std::chrono::milliseconds timeout =
       timeout_ms > 0 ? std::chrono::milliseconds(timeout_ms) : default_connect_timeout_;
-  auto task = [this, reactor, connection, timeout, response, on_success = std::move(on_success)] {
+  auto task = [this, reactor, connection, timeout, response, success_level, on_success = std::move(on_success)] {
     auto log = logging::Get(logging::kConnections);
     absl::StatusOr<kafka::ClusterMetadata> metadata = tester_(*connection, timeout);
     absl::Status status = metadata.status();
@@ -124,7 +126,7 @@ void SidecarService::RunConnectionTest(grpc::ServerUnaryReactor* reactor, std::s
       reactor->Finish(ToGrpcStatus(status));
       return;
     }
-    log->info("Connection test of \"{}\" succeeded: {}, {} brokers, {} topics", connection->id,
+    log->log(success_level, "Connection test of \"{}\" succeeded: {}, {} brokers, {} topics", connection->id,
               connection->Describe(), metadata->brokers.size(), metadata->topics.size());
     FillConnectionInfo(*connection, *metadata, response);
     reactor->Finish(grpc::Status::OK);

@@ -15,6 +15,7 @@
 #include "kafkasidecar/v1/sidecar.grpc.pb.h"
 #include "produce/producer.h"
 #include "server/task_runner.h"
+#include "spdlog/common.h"
 
 namespace kafkasidecar::server {
 
@@ -51,9 +52,10 @@ class SidecarService final : public v1::KafkaSidecar::CallbackService {
 
  private:
   // Runs the connection test on a worker thread and finishes `reactor` with
-  // its result; `on_success` runs before the response is filled in.
+  // its result. `on_success` runs before the response is filled in, and a
+  // success is logged at `success_level`.
   void RunConnectionTest(grpc::ServerUnaryReactor* reactor, std::shared_ptr<const Connection> connection,
-                         uint32_t timeout_ms, v1::ConnectionInfo* response,
+                         uint32_t timeout_ms, v1::ConnectionInfo* response, spdlog::level::level_enum success_level,
                          std::function<absl::Status()> on_success);
 
   ConsumeStreams& streams_;

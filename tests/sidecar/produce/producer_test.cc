@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -44,11 +45,13 @@ class RefusingPort {
 
 class SingleConnection : public ConnectionLookup {
  public:
-  explicit SingleConnection(const std::string& servers) {
+  explicit SingleConnection(const std::string& servers,
+                            const std::map<std::string, std::string>& extra_properties = {}) {
     Connection connection;
     connection.id = "";
     connection.bootstrap_servers = servers;
     connection.properties = {{"bootstrap.servers", servers}};
+    connection.properties.insert(extra_properties.begin(), extra_properties.end());
     connection_ = std::make_shared<const Connection>(connection);
   }
   std::shared_ptr<const Connection> Find(const std::string& id) const override {
@@ -203,6 +206,23 @@ TEST(SharedProducer, DestroyWithRecordsInFlightReportsEachOnce) {
   }
 }
 
+TEST(SharedProducer, QueueFullRetriesUntilDeadline) {
+  RefusingPort broker;
+  SingleConnection connections(broker.address(), {{"queue.buffering.max.messages", "1"}});
+  auto producer = SharedProducer::Create(connections.Find(""));
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  Deliveries deliveries;
+  ASSERT_TRUE((*producer)->Enqueue("t", Record("first"), Clock::now() + milliseconds(100), deliveries.Callback()).ok());
+  const auto start = Clock::now();
+  absl::Status second =
+      (*producer)->Enqueue("t", Record("second"), start + milliseconds(300), deliveries.Callback());
+  const auto elapsed = Clock::now() - start;
+  EXPECT_EQ(second.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.message()), HasSubstr("QUEUE_FULL"));
+  EXPECT_GE(elapsed, milliseconds(300));
+  EXPECT_LT(elapsed, milliseconds(3000));
+}
+
 TEST(SharedProducer, FlushStopsAtDeadlineAndCountsUndelivered) {
   RefusingPort broker;
   SingleConnection connections(broker.address());
@@ -282,6 +302,27 @@ TEST(SharedProducer, DeliversToRunningBrokerWithOffsets) {
     EXPECT_GE(result.partition, 0);
     EXPECT_GE(result.offset, 0);
   }
+}
+
+// With room for one record in librdkafka's queue, every further record waits
+// for the previous delivery. Runs only where KAFKA_BOOTSTRAP_SERVERS names a
+// test broker and SIDECAR_PRODUCER_TEST_TOPIC an existing topic on it.
+TEST(SharedProducer, QueueFullWaitsForRoomOnRunningBroker) {
+  const char* servers = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
+  if (servers == nullptr || *servers == '\0') GTEST_SKIP() << "KAFKA_BOOTSTRAP_SERVERS is not set";
+  const char* topic = std::getenv("SIDECAR_PRODUCER_TEST_TOPIC");
+  if (topic == nullptr) GTEST_SKIP() << "SIDECAR_PRODUCER_TEST_TOPIC names no existing topic";
+  SingleConnection connections(servers, {{"queue.buffering.max.messages", "1"}});
+  auto producer = SharedProducer::Create(connections.Find(""));
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  Deliveries deliveries;
+  for (int i = 0; i < 20; ++i) {
+    absl::Status enqueued = (*producer)->Enqueue(topic, Record("q" + std::to_string(i)),
+                                                 Clock::now() + milliseconds(10000), deliveries.Callback());
+    ASSERT_TRUE(enqueued.ok()) << i << ": " << enqueued;
+  }
+  ASSERT_TRUE(deliveries.WaitFor(20, milliseconds(15000)));
+  for (const DeliveryResult& result : deliveries.results()) EXPECT_EQ(result.error, "");
 }
 
 }  // namespace
