@@ -46,6 +46,8 @@ class ConsumeStreams {
   virtual uint64_t ForceClose() = 0;
 };
 
+// `connections` must outlive every stream: a stream's reactor can outlive
+// the returned object until the gRPC server has shut down.
 std::unique_ptr<ConsumeStreams> MakeConsumeStreams(const ConnectionLookup& connections,
                                                    ConsumeDefaults defaults,
                                                    std::shared_ptr<kafka::ClientFactory> factory);

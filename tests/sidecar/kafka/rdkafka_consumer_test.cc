@@ -297,6 +297,28 @@ TEST(RdKafkaConsumer, CloseRevokesThroughHandlerAndIsIdempotent) {
   EXPECT_EQ(recording.events().size(), 2u) << "a second close does nothing";
 }
 
+TEST(RdKafkaConsumer, CooperativeAssignmentIsIncremental) {
+  ConsumerMockCluster cluster;
+  cluster.CreateTopic("orders", 2);
+  cluster.ProduceValues("orders", 0, 1);
+  Connection connection = cluster.MakeConnection();
+  connection.properties["partition.assignment.strategy"] = "cooperative-sticky";
+
+  RecordingConsumer recording(connection, "cooperative");
+  ASSERT_TRUE(recording.consumer().Subscribe({"orders"}).ok());
+  std::vector<Message> messages = recording.PollMessages(1);
+  ASSERT_EQ(messages.size(), 1u) << "incremental assign started fetching";
+  ASSERT_FALSE(recording.events().empty());
+  EXPECT_EQ(recording.events()[0].type, RebalanceEvent::Type::kAssign);
+  EXPECT_EQ(recording.events()[0].partitions.size(), 2u);
+
+  absl::Status closed = recording.consumer().Close(seconds(10));
+  ASSERT_TRUE(closed.ok()) << closed;
+  ASSERT_EQ(recording.events().size(), 2u);
+  EXPECT_EQ(recording.events()[1].type, RebalanceEvent::Type::kRevoke);
+  EXPECT_EQ(recording.events()[1].partitions.size(), 2u);
+}
+
 TEST(RdKafkaConsumer, MissingTopicReportsTopicNotFound) {
   ConsumerMockCluster cluster;
   cluster.SetTopicError("no-such-topic", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
