@@ -101,6 +101,11 @@ ConsumeReactor::ConsumeReactor(grpc::CallbackServerContext* context,
     return;
   }
   ConsumeLogger()->info("stream {} opened by {}", *id_, context_->peer());
+  {
+    // BeginDrain may have finished the stream since Register.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (end_requested_) return;
+  }
   StartRead(&request_);
 }
 
@@ -171,6 +176,10 @@ void ConsumeReactor::HandleSubscribe() {
     return;
   }
   started->Start();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (end_requested_) return;
+  }
   StartRead(&request_);
 }
 
