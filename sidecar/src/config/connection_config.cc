@@ -145,7 +145,7 @@ absl::Status ValidateSsl(const ConnectionConfig& config, const std::string& prot
                                                    label("ssl_key_location"),
                                                    ": the password decrypts that key file"));
   }
-  // "probe" asks librdkafka to search the system's usual CA locations.
+  // "probe" makes librdkafka search the system's usual CA locations.
   if (!config.ssl_ca_location.empty() && config.ssl_ca_location != "probe") {
     absl::Status status = CheckReadable(config.ssl_ca_location, label("ssl_ca_location"), true);
     if (!status.ok()) return status;
@@ -176,14 +176,6 @@ absl::Status ValidateDebugContexts(const std::string& value, const std::string& 
 }
 
 }  // namespace
-
-bool ConnectionConfig::operator==(const ConnectionConfig& other) const {
-  return bootstrap_servers == other.bootstrap_servers && security_protocol == other.security_protocol &&
-         sasl_mechanism == other.sasl_mechanism && sasl_username == other.sasl_username &&
-         sasl_password == other.sasl_password && ssl_ca_location == other.ssl_ca_location &&
-         ssl_cert_location == other.ssl_cert_location && ssl_key_location == other.ssl_key_location &&
-         ssl_key_password == other.ssl_key_password && additional_config == other.additional_config;
-}
 
 std::string PlainLabel(const std::string& setting) { return setting; }
 

@@ -27,8 +27,6 @@ struct ConnectionConfig {
   std::string ssl_key_password;  // secret
   // librdkafka properties applied after the settings above.
   std::map<std::string, std::string> additional_config;
-
-  bool operator==(const ConnectionConfig& other) const;
 };
 
 // Returns how an error message names a setting, given its snake_case name,
@@ -47,11 +45,12 @@ inline constexpr char kAcceptedMechanisms[] = "PLAIN, SCRAM-SHA-256, SCRAM-SHA-5
 // names `label` and the value.
 absl::Status ValidateHostPort(const std::string& value, const std::string& label, bool allow_port_zero);
 
-// Checks every setting and their consistency: a known security_protocol, a
-// bootstrap_servers list of host:port, a known sasl_mechanism with username
-// and password for the SASL_* protocols and none otherwise, SSL files only
-// with SSL protocols, certificate and key together, every file readable and
-// no librdkafka `debug` context that traces credentials. Errors are
+// Checks every setting and their consistency. It requires a known
+// security_protocol and a bootstrap_servers list of host:port. The SASL_*
+// protocols need a known sasl_mechanism, username and password, and other
+// protocols accept none of them. SSL settings need SSL or SASL_SSL, a client
+// certificate needs its key, and every file must be readable. librdkafka
+// `debug` contexts that trace credentials are rejected. Errors are
 // INVALID_ARGUMENT, name the setting through `label` and never contain a
 // password.
 absl::Status ValidateConnectionConfig(const ConnectionConfig& config, const SettingLabel& label = PlainLabel);

@@ -1,5 +1,5 @@
-// The connections the sidecar knows: the default one from its configuration
-// and the named ones that jobs registered through Connect.
+// The registered connections: the default one from the sidecar's
+// configuration and the named ones that jobs registered through Connect.
 #pragma once
 
 #include <map>

@@ -17,7 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Longest single metadata request. Between requests the error events that
+// Maximum duration of one metadata request. Between requests the error events that
 // librdkafka queued are read, so an authentication or TLS failure ends the
 // test within about this time.
 constexpr std::chrono::milliseconds kAttemptSlice(500);

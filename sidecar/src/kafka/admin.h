@@ -38,7 +38,7 @@ struct ClusterMetadata {
 //                     certificate or key;
 //   UNAUTHENTICATED   SASL authentication failed;
 //   UNAVAILABLE       brokers unreachable, TLS handshake or certificate
-//                     verification failed, or no answer within `timeout`.
+//                     verification failed, or no response within `timeout`.
 // Authentication and TLS failures end the test at once; other failures are
 // retried until `timeout`, as a broker may be starting.
 // Blocks the calling thread for up to `timeout` plus client teardown.

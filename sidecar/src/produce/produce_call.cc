@@ -24,9 +24,9 @@ grpc::Status ToGrpc(const absl::Status& status) {
 }
 
 // The state of one Produce call that delivery reports, the timeout task and
-// the gRPC thread share. Reports may arrive after the call finished, so it is
-// reference-counted and outlives the reactor; `reactor` and `response` are
-// used only once, by the one thread that sets `finished`.
+// the gRPC thread share. Reports may arrive after the call finished, so the
+// state is reference-counted and outlives the reactor. Only the thread that
+// sets `finished_` uses `reactor_` and `response_`, once.
 class ProduceBatch : public std::enable_shared_from_this<ProduceBatch> {
  public:
   ProduceBatch(grpc::ServerUnaryReactor* reactor, v1::ProduceResponse* response, size_t record_count,

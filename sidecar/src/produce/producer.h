@@ -33,8 +33,10 @@ struct DeliveryResult {
 };
 
 // One librdkafka producer with enable.idempotence=true (so acks=all) for one
-// connection. Thread-safe: any thread may enqueue. Delivery reports and
-// scheduled tasks run on the producer's own poll thread.
+// connection. Thread-safe: any thread may enqueue. Scheduled tasks run on
+// the producer's own poll thread, and so do delivery reports, except those
+// that Flush, the destructor or an Enqueue waiting for queue room serve on
+// their calling thread.
 class SharedProducer {
  public:
   using DeliveryCallback = std::function<void(const DeliveryResult&)>;
@@ -56,9 +58,9 @@ class SharedProducer {
 
   // Enqueues one record for `topic`. While librdkafka's local queue is full
   // it serves delivery reports and retries until `deadline`. On success
-  // `on_delivery` runs exactly once, on the poll thread, with the broker's
-  // result. On failure it never runs and the status says why: the
-  // librdkafka error name and text.
+  // `on_delivery` runs exactly once with the broker's result, on a thread
+  // that serves delivery reports (see above). On failure it never runs, and
+  // the status contains librdkafka's error name and text.
   absl::Status Enqueue(const std::string& topic, const v1::ProduceRecord& record, Clock::time_point deadline,
                        DeliveryCallback on_delivery);
 
