@@ -15,6 +15,9 @@
 #
 # Expects `make build` (or scripts/install.sh plus a CMake build) to have run.
 # Exit code 0 when every check of the summary passed.
+#
+# Environment: DEMO_BROKER_PORT (default 39192; the KRaft controller uses the
+# next port), DEMO_EVENT_COUNT (default 3000).
 set -euo pipefail
 
 readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -133,9 +136,14 @@ main() {
   rm -rf "${DEMO_DIR}"
   mkdir -p "${DEMO_DIR}"
 
+  if bash "${REPO_ROOT}/scripts/kafka-broker.sh" status --name "${BROKER_NAME}" >/dev/null 2>&1; then
+    die "a broker named '${BROKER_NAME}' already runs (another demo?); stop it with: scripts/kafka-broker.sh stop --name ${BROKER_NAME}"
+  fi
   log "starting a fresh broker '${BROKER_NAME}' on ${BOOTSTRAP}"
+  # From here on the broker may run, even if start fails while waiting.
   BROKER_STARTED=1
-  bash "${REPO_ROOT}/scripts/kafka-broker.sh" start --name "${BROKER_NAME}" --port "${BROKER_PORT}" >&2
+  bash "${REPO_ROOT}/scripts/kafka-broker.sh" start --name "${BROKER_NAME}" --port "${BROKER_PORT}" >&2 ||
+    die "the broker did not start; if port ${BROKER_PORT} or $((BROKER_PORT + 1)) is in use, run with DEMO_BROKER_PORT set to a free port"
 
   start_sidecar
 
