@@ -59,23 +59,39 @@ run_suite() {
   fi
 }
 
+# Creates the topic that the producer's unit tests write to, and exports its
+# name as SIDECAR_PRODUCER_TEST_TOPIC.
+create_producer_test_topic() {
+  export SIDECAR_PRODUCER_TEST_TOPIC="sidecar-producer-unit-test-$$"
+  (cd "${REPO_ROOT}/tests" && "${REPO_ROOT}/.venv/bin/python" -c '
+import os
+from support.broker import KafkaTestClient
+client = KafkaTestClient(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+client.create_topic(os.environ["SIDECAR_PRODUCER_TEST_TOPIC"], 1)
+client.close()
+')
+}
+
 main() {
   cd "${REPO_ROOT}"
 
   cmake -S . -B "${BUILD_DIR}" -G Ninja
   cmake --build "${BUILD_DIR}" -j2
 
-  if [[ -x "${BUILD_DIR}/tests/sidecar_unit_tests" ]]; then
-    run_suite "C++ unit tests" ctest --test-dir "${BUILD_DIR}" --output-on-failure --no-tests=error -j2
-  else
-    log "no C++ unit tests are built (tests/sidecar/**/*_test.cc is empty)"
-  fi
-
+  # The broker starts first: a few unit tests also check the producer and
+  # the connection test against it, and skip without KAFKA_BOOTSTRAP_SERVERS.
   trap stop_broker EXIT
   if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
     log "using the broker at KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS}"
   else
     start_broker
+  fi
+  create_producer_test_topic
+
+  if [[ -x "${BUILD_DIR}/tests/sidecar_unit_tests" ]]; then
+    run_suite "C++ unit tests" ctest --test-dir "${BUILD_DIR}" --output-on-failure --no-tests=error -j2
+  else
+    log "no C++ unit tests are built (tests/sidecar/**/*_test.cc is empty)"
   fi
 
   if [[ -x "${BUILD_DIR}/tests/broker_tests" ]]; then
