@@ -16,6 +16,7 @@ port=39092
 controller_port=""
 timeout_s=60
 heap="512m"
+secure=false
 
 usage() {
   cat <<'EOF'
@@ -41,6 +42,8 @@ Options:
   --timeout SECONDS       How long start and wait wait for the broker
                           (default: 60).
   --heap SIZE             Java maximum heap, as for -Xmx (default: 512m).
+  --secure                With start: also open TLS and SASL listeners on
+                          the next consecutive ports (see below).
   -h, --help              Print this help.
 
 Environment:
@@ -48,6 +51,18 @@ Environment:
          java on PATH).
 
 Clients connect to 127.0.0.1:PORT (KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT).
+
+With --secure, the controller listens on PORT + 1 (--controller-port is not
+accepted) and these listeners open on 127.0.0.1:
+  PORT + 2  SSL              TLS, the broker authenticates itself
+  PORT + 3  SSL              mutual TLS (ssl.client.auth=required)
+  PORT + 4  SASL_PLAINTEXT   PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+  PORT + 5  SASL_SSL         PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+start generates a CA and certificates with scripts/gen-test-certs.sh into
+.cache/kafka-broker/NAME/certs and one SASL user for every mechanism, with a
+random password and key password. It writes the ports, the user, the
+passwords and the certificate paths as JSON to
+.cache/kafka-broker/NAME/secure.json (mode 0600), which tests read.
 EOF
 }
 
@@ -67,12 +82,27 @@ data_dir() { echo "$(broker_dir)/data"; }
 logs_dir() { echo "$(broker_dir)/logs"; }
 config_file() { echo "$(broker_dir)/server.properties"; }
 pid_file() { echo "$(broker_dir)/broker.pid"; }
+certs_dir() { echo "$(broker_dir)/certs"; }
+secure_file() { echo "$(broker_dir)/secure.json"; }
+
+# Ports of the --secure listeners, relative to --port.
+ssl_port() { echo $((port + 2)); }
+mtls_port() { echo $((port + 3)); }
+sasl_plaintext_port() { echo $((port + 4)); }
+sasl_ssl_port() { echo $((port + 5)); }
+
+# The SASL user of a secure broker, for every mechanism.
+readonly SECURE_USER="alice"
 
 # --- configuration ------------------------------------------------------------
 
 # Writes the listener settings. Every listener of the broker is declared here,
 # so a new one (SSL, SASL) is added in this function only.
 write_listener_config() {
+  if [[ "${secure}" == true ]]; then
+    write_secure_listener_config "$@"
+    return
+  fi
   cat <<EOF
 listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:${port}
@@ -83,12 +113,69 @@ controller.quorum.bootstrap.servers=127.0.0.1:${controller_port}
 EOF
 }
 
+# The --secure listeners. PLAINTEXT stays for inter-broker traffic and for
+# tests that create topics. The key store and trust store are PEM files.
+write_secure_listener_config() {
+  local password="$1"
+  local plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required user_${SECURE_USER}=\"${password}\";"
+  local scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  local listener
+  cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port},SSL://127.0.0.1:$(ssl_port),MTLS://127.0.0.1:$(mtls_port),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port),SASL_SSL://127.0.0.1:$(sasl_ssl_port)
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},SSL://127.0.0.1:$(ssl_port),MTLS://127.0.0.1:$(mtls_port),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port),SASL_SSL://127.0.0.1:$(sasl_ssl_port)
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+controller.quorum.bootstrap.servers=127.0.0.1:${controller_port}
+
+ssl.keystore.type=PEM
+ssl.keystore.location=$(certs_dir)/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$(certs_dir)/ca.pem
+ssl.client.auth=none
+listener.name.mtls.ssl.client.auth=required
+
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+EOF
+  for listener in sasl_plaintext sasl_ssl; do
+    echo "listener.name.${listener}.plain.sasl.jaas.config=${plain_jaas}"
+    echo "listener.name.${listener}.scram-sha-256.sasl.jaas.config=${scram_jaas}"
+    echo "listener.name.${listener}.scram-sha-512.sasl.jaas.config=${scram_jaas}"
+  done
+}
+
+# Writes secure.json: what clients of a --secure broker need.
+write_secure_file() {
+  local password="$1" key_password="$2"
+  (
+    umask 077
+    cat >"$(secure_file)" <<EOF
+{
+  "plaintext": "127.0.0.1:${port}",
+  "ssl": "127.0.0.1:$(ssl_port)",
+  "mtls": "127.0.0.1:$(mtls_port)",
+  "sasl_plaintext": "127.0.0.1:$(sasl_plaintext_port)",
+  "sasl_ssl": "127.0.0.1:$(sasl_ssl_port)",
+  "mechanisms": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+  "username": "${SECURE_USER}",
+  "password": "${password}",
+  "ca": "$(certs_dir)/ca.pem",
+  "other_ca": "$(certs_dir)/other-ca.pem",
+  "client_cert": "$(certs_dir)/client.crt",
+  "client_key": "$(certs_dir)/client.key",
+  "client_encrypted_key": "$(certs_dir)/client-encrypted.key",
+  "key_password": "${key_password}"
+}
+EOF
+  )
+}
+
 write_config() {
   {
     echo "# Written by scripts/kafka-broker.sh for broker '${name}'."
     echo "process.roles=broker,controller"
     echo "node.id=1"
-    write_listener_config
+    write_listener_config "$@"
     cat <<EOF
 log.dirs=$(data_dir)
 
@@ -200,6 +287,16 @@ print_log_tail() {
   done
 }
 
+# Waits up to 10 s until the background child has exec'd the JVM, so that
+# running_pid recognises it. Before the exec the child's command line is
+# still the shell's, and a busy machine can delay the exec by seconds.
+wait_for_exec() {
+  local pid="$1" deadline=$((SECONDS + 10))
+  while [[ -z "$(running_pid)" ]] && kill -0 "${pid}" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.05
+  done
+}
+
 # Polls until the broker responds to a metadata request, the JVM exits, or
 # timeout_s passes.
 wait_until_ready() {
@@ -245,17 +342,41 @@ cmd_start() {
   port_in_use "${port}" && die "port ${port} on 127.0.0.1 is in use: choose another with --port"
   port_in_use "${controller_port}" &&
     die "controller port ${controller_port} on 127.0.0.1 is in use: choose another with --controller-port"
+  if [[ "${secure}" == true ]]; then
+    local secure_port
+    for secure_port in $(ssl_port) $(mtls_port) $(sasl_plaintext_port) $(sasl_ssl_port); do
+      port_in_use "${secure_port}" &&
+        die "port ${secure_port} on 127.0.0.1 (a --secure listener) is in use: choose another --port"
+    done
+  fi
   java="$(find_java)"
 
   rm -rf "$(broker_dir)"
   mkdir -p "$(data_dir)" "$(logs_dir)"
-  write_config
+  local -a scram_users=()
+  if [[ "${secure}" == true ]]; then
+    # Distinctive values, so that tests can search every output for them.
+    local password key_password
+    password="S3cr3t-canary-$(openssl rand -hex 12)"
+    key_password="K3y-canary-$(openssl rand -hex 12)"
+    "${REPO_ROOT}/scripts/gen-test-certs.sh" "$(certs_dir)" "${key_password}" ||
+      die "generating certificates for broker '${name}' failed"
+    write_config "${password}"
+    write_secure_file "${password}" "${key_password}"
+    scram_users=(
+      --add-scram "SCRAM-SHA-256=[name=${SECURE_USER},password=${password}]"
+      --add-scram "SCRAM-SHA-512=[name=${SECURE_USER},password=${password}]"
+    )
+    chmod 0600 "$(config_file)"
+  else
+    write_config
+  fi
 
   cluster_id="$(new_cluster_id)"
   if ! "${java}" -Xmx256m -cp "${KAFKA_LIBS}/*" \
     -Dlog4j2.configurationFile="${LOG4J_CONFIG}" -Dkafka.logs.dir="$(logs_dir)/format" \
     kafka.tools.StorageTool format --standalone --cluster-id "${cluster_id}" \
-    --config "$(config_file)" >"$(logs_dir)/format.log" 2>&1; then
+    --config "$(config_file)" "${scram_users[@]}" >"$(logs_dir)/format.log" 2>&1; then
     cat "$(logs_dir)/format.log" >&2
     die "formatting the storage of broker '${name}' failed"
   fi
@@ -268,6 +389,7 @@ cmd_start() {
     -cp "${KAFKA_LIBS}/*" kafka.Kafka "$(config_file)" \
     </dev/null >"$(logs_dir)/console.log" 2>&1 &
   echo $! >"$(pid_file)"
+  wait_for_exec "$!"
 
   wait_until_ready
   log "broker '${name}' ready on 127.0.0.1:${port} (pid $(cat "$(pid_file)"), $((SECONDS - started)) s, log $(logs_dir)/server.log)"
@@ -330,6 +452,7 @@ main() {
     --controller-port) controller_port="${2:?--controller-port needs a value}" && shift 2 ;;
     --timeout) timeout_s="${2:?--timeout needs a value}" && shift 2 ;;
     --heap) heap="${2:?--heap needs a value}" && shift 2 ;;
+    --secure) secure=true && shift ;;
     -h | --help) usage && return 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
     esac
@@ -338,6 +461,10 @@ main() {
   [[ "${name}" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --name '${name}': use letters, digits, '.', '_' or '-'"
   [[ "${port}" =~ ^[0-9]+$ ]] && ((port > 0 && port < 65535)) ||
     die "invalid --port '${port}': expected a number from 1 to 65534"
+  if [[ "${secure}" == true ]]; then
+    [[ -z "${controller_port}" ]] || die "--controller-port cannot be combined with --secure, which uses PORT + 1"
+    ((port < 65530)) || die "invalid --port '${port}' with --secure: PORT + 5 must be a valid port"
+  fi
   controller_port="${controller_port:-$((port + 1))}"
   [[ "${controller_port}" =~ ^[0-9]+$ ]] && ((controller_port > 0 && controller_port < 65536)) ||
     die "invalid --controller-port '${controller_port}': expected a number from 1 to 65535"
