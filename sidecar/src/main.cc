@@ -16,6 +16,7 @@
 #include "consume/consume_streams.h"
 #include "kafka/admin.h"
 #include "kafka/client_factory.h"
+#include "kafka/rdkafka_handles.h"
 #include "logging/logging.h"
 #include "produce/producer.h"
 #include "server/grpc_server.h"
@@ -43,7 +44,8 @@ int Run(const std::vector<std::string>& args) {
   const config::SidecarConfig& settings = loaded->config;
   logging::Configure(settings.log_level);
   for (const std::string& warning : loaded->warnings) log->warn("{}", warning);
-  log->info("Starting kafka-sidecar: {}", config::DescribeRedacted(settings));
+  log->info("Starting kafka-sidecar with librdkafka {}: {}", rd_kafka_version_str(),
+            config::DescribeRedacted(settings));
 
   const Connection& default_connection = loaded->default_connection;
   absl::StatusOr<kafka::ClusterMetadata> metadata =

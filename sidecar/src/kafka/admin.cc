@@ -29,6 +29,9 @@ struct ErrorEvents {
   std::mutex mutex;
   std::optional<std::pair<rd_kafka_resp_err_t, std::string>> authentication;  // guarded by mutex
   std::optional<std::pair<rd_kafka_resp_err_t, std::string>> tls;             // guarded by mutex
+  // The broker ended the TLS handshake because it wants a (valid) client
+  // certificate. librdkafka reports this as a transport error.
+  std::optional<std::pair<rd_kafka_resp_err_t, std::string>> client_certificate;  // guarded by mutex
   std::optional<std::pair<rd_kafka_resp_err_t, std::string>> last;            // guarded by mutex
 };
 
@@ -50,6 +53,12 @@ void OnError(rd_kafka_t*, int code, const char* reason, void* opaque) {
       events->tls = event;
       break;
     default:
+      // TLS alerts 42 (bad certificate) and 116 (certificate required)
+      // come from a broker with ssl.client.auth=required.
+      if (absl::StrContains(event.second, "alert bad certificate") ||
+          absl::StrContains(event.second, "alert certificate required")) {
+        events->client_certificate = event;
+      }
       // Transport, name resolution and "all brokers down" events: the test
       // keeps trying and reports the last one if it runs out of time.
       break;
@@ -79,6 +88,51 @@ ClusterMetadata Convert(const rd_kafka_metadata_t& metadata, int32_t controller_
   std::sort(result.brokers.begin(), result.brokers.end(),
             [](const BrokerMetadata& a, const BrokerMetadata& b) { return a.id < b.id; });
   return result;
+}
+
+// librdkafka before 2.6.1 builds the SCRAM client-final message with the
+// client nonce twice, which Kafka 4 brokers reject as invalid credentials.
+constexpr int kFirstVersionWithKafka4Scram = 0x020601ff;
+
+std::string ScramAdvice(const Connection& connection) {
+  if (!absl::StartsWith(connection.sasl_mechanism, "SCRAM") || rd_kafka_version() >= kFirstVersionWithKafka4Scram) {
+    return "";
+  }
+  return absl::StrCat(". Note: this sidecar uses librdkafka ", rd_kafka_version_str(),
+                      ", whose SCRAM exchange Kafka 4 brokers reject even with the right password; "
+                      "with such brokers use librdkafka 2.6.1 or newer, or sasl_mechanism PLAIN over SASL_SSL");
+}
+
+std::string PropertyOr(const Connection& connection, const std::string& name, const std::string& fallback) {
+  auto it = connection.properties.find(name);
+  return it == connection.properties.end() ? fallback : it->second;
+}
+
+// Explains why rd_kafka_new rejected the TLS files, which librdkafka only
+// reads there.
+std::string ClientCreationReason(const Connection& connection, const std::string& error) {
+  if (absl::StrContains(error, "ssl.key.location")) {
+    const std::string key = PropertyOr(connection, "ssl.key.location", "");
+    if (connection.properties.count("ssl.key.password") != 0) {
+      return absl::StrCat("cannot load the private key ssl_key_location \"", key,
+                          "\" with ssl_key_password: the key password is wrong, or the file is not a PEM key (",
+                          error, ")");
+    }
+    return absl::StrCat("cannot load the private key ssl_key_location \"", key,
+                        "\": if the key is encrypted, set ssl_key_password; otherwise check that it is a PEM key (",
+                        error, ")");
+  }
+  if (absl::StrContains(error, "ssl.certificate.location")) {
+    return absl::StrCat("cannot load the client certificate ssl_cert_location \"",
+                        PropertyOr(connection, "ssl.certificate.location", ""), "\": expected a PEM certificate (",
+                        error, ")");
+  }
+  if (absl::StrContains(error, "ssl.ca.location")) {
+    return absl::StrCat("cannot load the CA certificates ssl_ca_location \"",
+                        PropertyOr(connection, "ssl.ca.location", ""), "\": expected PEM certificates (", error,
+                        ")");
+  }
+  return absl::StrCat("could not create a client: ", error);
 }
 
 absl::Status Failure(absl::StatusCode code, const Connection& connection, const std::string& reason) {
@@ -116,7 +170,7 @@ absl::StatusOr<ClusterMetadata> TestConnection(const Connection& connection, std
   HandlePtr handle(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), error_text.data(), error_text.size()));
   if (handle == nullptr) {
     return Failure(absl::StatusCode::kInvalidArgument, connection,
-                   absl::StrCat("could not create a client: ", error_text.data()));
+                   ClientCreationReason(connection, error_text.data()));
   }
   conf->release();
 
@@ -145,11 +199,29 @@ absl::StatusOr<ClusterMetadata> TestConnection(const Connection& connection, std
     std::lock_guard<std::mutex> lock(events.mutex);
     if (events.authentication.has_value()) {
       return Failure(absl::StatusCode::kUnauthenticated, connection,
-                     absl::StrCat("authentication failed: ", events.authentication->second));
+                     absl::StrCat("authentication failed: ", events.authentication->second, ScramAdvice(connection)));
     }
     if (events.tls.has_value()) {
-      return Failure(absl::StatusCode::kUnavailable, connection,
-                     absl::StrCat("TLS handshake or certificate verification failed: ", events.tls->second));
+      const std::string& reason = events.tls->second;
+      if (absl::StrContains(reason, "certificate verify failed")) {
+        return Failure(absl::StatusCode::kUnavailable, connection,
+                       absl::StrCat("TLS verification failed: the broker's certificate is not signed by a CA in "
+                                    "ssl_ca_location \"",
+                                    PropertyOr(connection, "ssl.ca.location", "(system CAs)"),
+                                    "\" or does not name the broker's host: ", reason));
+      }
+      return Failure(absl::StatusCode::kUnavailable, connection, absl::StrCat("TLS handshake failed: ", reason));
+    }
+    if (events.client_certificate.has_value()) {
+      const bool has_certificate = connection.properties.count("ssl.certificate.location") != 0 ||
+                                   connection.properties.count("ssl.certificate.pem") != 0;
+      const std::string advice =
+          has_certificate ? "the broker rejected the client certificate ssl_cert_location: check that a CA the "
+                            "broker trusts signed it"
+                          : "the broker requires a client certificate (mutual TLS) and none is configured: set "
+                            "ssl_cert_location and ssl_key_location";
+      return Failure(absl::StatusCode::kUnauthenticated, connection,
+                     absl::StrCat(advice, " (", events.client_certificate->second, ")"));
     }
   }
 

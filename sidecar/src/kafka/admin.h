@@ -35,12 +35,14 @@ struct ClusterMetadata {
 // the bootstrap servers (Connection::Describe) and the reason, never a
 // secret:
 //   INVALID_ARGUMENT  librdkafka rejected the properties or could not load a
-//                     certificate or key;
-//   UNAUTHENTICATED   SASL authentication failed;
+//                     certificate or key (the message names the setting and
+//                     the path, and a key password that does not fit);
+//   UNAUTHENTICATED   SASL authentication failed, or a broker that requires
+//                     a client certificate refused the connection;
 //   UNAVAILABLE       brokers unreachable, TLS handshake or certificate
 //                     verification failed, or no response within `timeout`.
-// Authentication and TLS failures end the test at once; other failures are
-// retried until `timeout`, as a broker may be starting.
+// Authentication, client certificate and TLS failures end the test at once;
+// other failures are retried until `timeout`, as a broker may be starting.
 // Blocks the calling thread for up to `timeout` plus client teardown.
 absl::StatusOr<ClusterMetadata> TestConnection(const Connection& connection, std::chrono::milliseconds timeout);
 
