@@ -77,15 +77,18 @@ int Run(const std::vector<std::string>& args) {
   }
 
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> server =
-      server::GrpcServer::Start({settings.listen_unix, settings.listen_tcp}, &service);
+      server::GrpcServer::Start({settings.listen_unix, settings.listen_unix_mode, settings.listen_tcp,
+                                 settings.tls_cert, settings.tls_key, settings.tls_client_ca},
+                                &service);
   if (!server.ok()) {
     log->critical("Cannot serve: {}", std::string(server.status().message()));
     return kExitConfigurationError;
   }
   const std::string& tcp = settings.listen_tcp;
-  if (!tcp.empty() && tcp.rfind("127.", 0) != 0 && tcp.rfind("[::1]:", 0) != 0 && tcp.rfind("localhost:", 0) != 0) {
-    log->warn("listen_tcp {} accepts connections from other hosts, and the gRPC API has no authentication: "
-              "prefer 127.0.0.1 or a Unix socket",
+  if (!tcp.empty() && tcp.rfind("127.", 0) != 0 && tcp.rfind("[::1]:", 0) != 0 && tcp.rfind("localhost:", 0) != 0 &&
+      settings.tls_client_ca.empty()) {
+    log->warn("listen_tcp {} accepts connections from other hosts without client certificates: "
+              "set tls_client_ca, or prefer 127.0.0.1 or a Unix socket",
               tcp);
   }
   (*server)->SetServing(true);

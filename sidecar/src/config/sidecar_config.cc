@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -28,6 +29,9 @@ enum class Kind {
   kSecret,
   kNumber,
   kLogLevel,
+  kBool,
+  // Octal permission bits, as in 0660.
+  kFileMode,
 };
 
 struct Setting {
@@ -71,6 +75,21 @@ const std::vector<Setting>& Settings() {
       {"listen_tcp", "--listen-tcp", "SIDECAR_LISTEN_TCP", nullptr, "HOST:PORT", "",
        "TCP address to serve gRPC on, normally 127.0.0.1:PORT; port 0 picks a free port. "
        "At least one of listen_unix and listen_tcp is required.",
+       Kind::kText},
+      {"listen_unix_mode", "--listen-unix-mode", "SIDECAR_LISTEN_UNIX_MODE", nullptr, "OCTAL", "0660",
+       "Permissions of the Unix socket file (0600 to 0777); 0660 lets the socket's group, such as the job "
+       "container's, connect.",
+       Kind::kFileMode},
+      {"allow_non_loopback", "--allow-non-loopback", "SIDECAR_ALLOW_NON_LOOPBACK", nullptr, "true|false", "false",
+       "Allow listen_tcp on an address other than 127.0.0.1, [::1] or localhost. Other hosts can then "
+       "call the API: combine it with tls_client_ca.",
+       Kind::kBool},
+      {"tls_cert", "--tls-cert", "SIDECAR_TLS_CERT", nullptr, "PATH", "",
+       "PEM certificate (chain) of the TCP listener; with tls_key, the listener speaks TLS.", Kind::kText},
+      {"tls_key", "--tls-key", "SIDECAR_TLS_KEY", nullptr, "PATH", "",
+       "PEM private key (unencrypted) of tls_cert.", Kind::kText},
+      {"tls_client_ca", "--tls-client-ca", "SIDECAR_TLS_CLIENT_CA", nullptr, "PATH", "",
+       "PEM CA certificates; clients of the TCP listener must present a certificate one of them signed.",
        Kind::kText},
       {"shutdown_drain_timeout_s", "--shutdown-drain-timeout-s", "SIDECAR_SHUTDOWN_DRAIN_TIMEOUT_S", nullptr,
        "SECONDS", "30", "Time in seconds that shutdown waits for Consume streams to close (0 to 3600).",
@@ -360,6 +379,31 @@ absl::Status Assign(SidecarConfig& config, const Setting& setting, const std::st
   else if (key == "ssl_key_password") connection.ssl_key_password = value;
   else if (key == "listen_unix") config.listen_unix = value;
   else if (key == "listen_tcp") config.listen_tcp = value;
+  else if (key == "tls_cert") config.tls_cert = value;
+  else if (key == "tls_key") config.tls_key = value;
+  else if (key == "tls_client_ca") config.tls_client_ca = value;
+  else if (key == "allow_non_loopback") {
+    const std::string text = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+    if (text == "true" || text == "1" || text == "yes") {
+      config.allow_non_loopback = true;
+    } else if (text == "false" || text == "0" || text == "no") {
+      config.allow_non_loopback = false;
+    } else {
+      return Invalid(absl::StrCat("invalid ", key, " \"", value, "\" (set by ", raw.origin,
+                                  "): accepted values are true and false"));
+    }
+  } else if (key == "listen_unix_mode") {
+    const std::string text(absl::StripAsciiWhitespace(value));
+    uint32_t mode = 0;
+    const bool octal = !text.empty() && text.size() <= 4 &&
+                       std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '7'; });
+    if (octal) mode = static_cast<uint32_t>(std::stoul(text, nullptr, 8));
+    if (!octal || (mode & 0600) != 0600 || mode > 0777) {
+      return Invalid(absl::StrCat("invalid ", key, " \"", value, "\" (set by ", raw.origin,
+                                  "): expected octal permissions from 0600 to 0777, such as 0660"));
+    }
+    config.listen_unix_mode = mode;
+  }
   else if (key == "log_level") {
     absl::StatusOr<spdlog::level::level_enum> level = logging::ParseLevel(value);
     if (!level.ok()) {
@@ -392,9 +436,37 @@ absl::Status ValidateListeners(const SidecarConfig& config, const Resolved& reso
                                 origin("listen_unix"), "): a Unix socket path may have at most ",
                                 kMaxSocketPath, " bytes; choose a shorter path"));
   }
-  if (!config.listen_tcp.empty()) {
-    return ValidateHostPort(config.listen_tcp, absl::StrCat("listen_tcp (set by ", origin("listen_tcp"), ")"),
-                            /*allow_port_zero=*/true);
+  const bool has_tls = !config.tls_cert.empty() || !config.tls_key.empty() || !config.tls_client_ca.empty();
+  if (has_tls && config.listen_tcp.empty()) {
+    return Invalid("tls_cert, tls_key and tls_client_ca secure the TCP listener: set listen_tcp "
+                   "(--listen-tcp or SIDECAR_LISTEN_TCP) too, or remove them");
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return Invalid("tls_cert and tls_key go together: set both (--tls-cert and --tls-key) or neither");
+  }
+  if (!config.tls_client_ca.empty() && config.tls_cert.empty()) {
+    return Invalid("tls_client_ca needs tls_cert and tls_key: mutual TLS is TLS with client certificates");
+  }
+  for (const char* key : {"tls_cert", "tls_key", "tls_client_ca"}) {
+    auto it = resolved.values.find(key);
+    if (it == resolved.values.end()) continue;
+    std::ifstream file(it->second.value);
+    if (!file) {
+      return Invalid(absl::StrCat("cannot read ", key, " (set by ", it->second.origin, ") \"", it->second.value,
+                                  "\": ", std::strerror(errno)));
+    }
+  }
+  if (config.listen_tcp.empty()) return absl::OkStatus();
+  const std::string label = absl::StrCat("listen_tcp (set by ", origin("listen_tcp"), ")");
+  absl::Status status = ValidateHostPort(config.listen_tcp, label, /*allow_port_zero=*/true);
+  if (!status.ok()) return status;
+  const std::string host = config.listen_tcp.substr(0, config.listen_tcp.rfind(':'));
+  const bool loopback = absl::StartsWith(host, "127.") || host == "[::1]" || host == "localhost";
+  if (!loopback && !config.allow_non_loopback) {
+    return Invalid(absl::StrCat("invalid ", label, " \"", config.listen_tcp,
+                                "\": the gRPC API would accept calls from other hosts; use 127.0.0.1:PORT, "
+                                "or set allow_non_loopback (--allow-non-loopback true) and secure the "
+                                "listener with tls_cert, tls_key and tls_client_ca"));
   }
   return absl::OkStatus();
 }
@@ -522,7 +594,9 @@ std::string HelpText() {
 
 std::string DescribeRedacted(const SidecarConfig& config) {
   return absl::StrCat(DescribeRedacted(config.connection), " listen_unix=", config.listen_unix,
-                      " listen_tcp=", config.listen_tcp,
+                      absl::StrFormat(" listen_unix_mode=%04o", config.listen_unix_mode),
+                      " listen_tcp=", config.listen_tcp, " allow_non_loopback=", config.allow_non_loopback ? "true" : "false",
+                      " tls_cert=", config.tls_cert, " tls_key=", config.tls_key, " tls_client_ca=", config.tls_client_ca,
                       " shutdown_drain_timeout_s=", config.shutdown_drain_timeout_s,
                       " max_in_flight=", config.max_in_flight, " connect_timeout_ms=", config.connect_timeout_ms,
                       " log_level=", logging::LevelName(config.log_level),

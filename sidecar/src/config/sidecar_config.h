@@ -23,10 +23,22 @@ struct SidecarConfig {
   std::string listen_unix;
   // host:port to listen on over TCP; empty for none. Port 0 picks a free port.
   std::string listen_tcp;
+  // Permission bits of the Unix socket file.
+  uint32_t listen_unix_mode = 0660;
+  // Whether listen_tcp may name an address other than a loopback one.
+  bool allow_non_loopback = false;
+  // PEM files of the TCP listener's TLS certificate and key; both empty for
+  // plaintext. With tls_client_ca, clients must present a certificate that
+  // this CA signed (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
   // How long shutdown waits for Consume streams to close, in seconds.
   uint32_t shutdown_drain_timeout_s = 30;
   // Default limit of delivered, unacked messages per Consume stream.
   uint32_t max_in_flight = 1000;
+  // Limit of delivered, unacked messages per partition of a stream; 0: none.
+  // NOT_SERVING, in seconds.
   // Bound of connection tests (metadata requests), in milliseconds.
   uint32_t connect_timeout_ms = 10000;
   spdlog::level::level_enum log_level = spdlog::level::info;

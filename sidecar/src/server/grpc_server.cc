@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -41,6 +43,36 @@ bool SomeoneListens(const std::string& path) {
   return connected;
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* setting) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read ", setting, " \"", path, "\": ", std::strerror(errno)));
+  }
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+// Server credentials of the TCP listener: TLS when a certificate is set,
+// with required and verified client certificates when a client CA is set.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const ListenOptions& options) {
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert, "tls_cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(options.tls_key, "tls_key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(options.tls_client_ca, "tls_client_ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::Status PrepareSocketPath(const std::string& path) {
@@ -52,10 +84,17 @@ absl::Status PrepareSocketPath(const std::string& path) {
     }
     const std::string directory = ParentDirectory(path);
     struct stat directory_info {};
-    if (::stat(directory.c_str(), &directory_info) != 0 || !S_ISDIR(directory_info.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot use listen_unix \"", path, "\": the directory \"",
-                                                        directory, "\" does not exist; create it first"));
+    if (::stat(directory.c_str(), &directory_info) == 0 && S_ISDIR(directory_info.st_mode)) {
+      return absl::OkStatus();
     }
+    // Group members (the job container) need search permission to reach
+    // the socket; nobody else needs anything.
+    if (::mkdir(directory.c_str(), 0750) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot use listen_unix \"", path,
+                                                        "\": cannot create the directory \"", directory,
+                                                        "\": ", std::strerror(errno)));
+    }
+    logging::Get(logging::kServer)->info("Created socket directory {}", directory);
     return absl::OkStatus();
   }
   if (!S_ISSOCK(info.st_mode)) {
@@ -96,8 +135,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ListenOption
   }
   int selected_port = 0;
   if (!options.tcp_address.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = TcpCredentials(options);
+    if (!credentials.ok()) return credentials.status();
     wanted.push_back(options.tcp_address);
-    builder.AddListeningPort(options.tcp_address, grpc::InsecureServerCredentials(), &selected_port);
+    builder.AddListeningPort(options.tcp_address, *credentials, &selected_port);
   }
   builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
@@ -117,6 +158,17 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const ListenOption
 
   if (!options.unix_path.empty()) {
     server->socket_path_ = options.unix_path;
+    // gRPC creates the socket with the process umask; calls start only
+    // after SetServing(true), so the mode is set before any job connects.
+    if (::chmod(options.unix_path.c_str(), static_cast<mode_t>(options.unix_mode)) != 0) {
+      const std::string error = std::strerror(errno);
+      server->server_->Shutdown();
+      server->server_->Wait();
+      server->server_.reset();
+      ::unlink(options.unix_path.c_str());
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot set the permissions of listen_unix \"", options.unix_path, "\": ", error));
+    }
     struct stat info {};
     if (::lstat(options.unix_path.c_str(), &info) == 0) {
       server->socket_device_ = info.st_dev;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +21,14 @@ inline constexpr char kServiceName[] = "kafkasidecar.v1.KafkaSidecar";
 
 struct ListenOptions {
   std::string unix_path;    // empty for none
+  // Permission bits of the socket file, set before the server accepts calls.
+  uint32_t unix_mode = 0660;
   std::string tcp_address;  // host:port, empty for none; port 0 picks one
+  // PEM files of the TCP listener; all empty for plaintext. tls_client_ca
+  // makes clients present a certificate that it signed.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
 
 class GrpcServer {
@@ -60,9 +68,10 @@ class GrpcServer {
 };
 
 // Makes `path` free for a new Unix socket by removing a stale socket file,
-// one that no process accepts connections on. Fails with
-// FAILED_PRECONDITION when a process still serves on the socket, when the
-// path is not a socket, or when its directory is missing.
+// one that no process accepts connections on, and creates a missing parent
+// directory (one level, mode 0750). Fails with FAILED_PRECONDITION when a
+// process still serves on the socket, when the path is not a socket, or when
+// the directory cannot be created.
 absl::Status PrepareSocketPath(const std::string& path);
 
 }  // namespace kafkasidecar::server

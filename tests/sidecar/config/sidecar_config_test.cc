@@ -339,6 +339,41 @@ TEST_F(SidecarConfigTest, RejectsUnreadableCertificateNamingSetting) {
   EXPECT_THAT(message, HasSubstr("ca-missing.pem"));
 }
 
+TEST_F(SidecarConfigTest, RejectsNonLoopbackListenerUnlessAllowed) {
+  const std::string message = LoadError({"--bootstrap-servers", "b:1", "--listen-tcp", "0.0.0.0:7000"});
+  EXPECT_THAT(message, HasSubstr("listen_tcp (set by --listen-tcp)"));
+  EXPECT_THAT(message, HasSubstr("--allow-non-loopback"));
+
+  absl::StatusOr<LoadedConfig> loaded =
+      Load({"--bootstrap-servers", "b:1", "--listen-tcp", "0.0.0.0:7000", "--allow-non-loopback", "true"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->config.allow_non_loopback);
+}
+
+TEST_F(SidecarConfigTest, ParsesSocketModeAsOctal) {
+  absl::StatusOr<LoadedConfig> loaded =
+      Load({"--bootstrap-servers", "b:1", "--listen-unix", dir_ + "/s.sock", "--listen-unix-mode", "0600"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->config.listen_unix_mode, 0600u);
+  EXPECT_THAT(DescribeRedacted(loaded->config), HasSubstr("listen_unix_mode=0600"));
+
+  const std::string message =
+      LoadError({"--bootstrap-servers", "b:1", "--listen-unix", dir_ + "/s.sock", "--listen-unix-mode", "0066"});
+  EXPECT_THAT(message, HasSubstr("invalid listen_unix_mode \"0066\" (set by --listen-unix-mode)"));
+}
+
+TEST_F(SidecarConfigTest, TlsListenerNeedsCertificateKeyAndTcp) {
+  EXPECT_THAT(LoadError({"--bootstrap-servers", "b:1", "--listen-unix", dir_ + "/s.sock", "--tls-cert", "c.pem",
+                         "--tls-key", "k.pem"}),
+              HasSubstr("set listen_tcp"));
+  EXPECT_THAT(LoadError({"--bootstrap-servers", "b:1", "--listen-tcp", "127.0.0.1:0", "--tls-cert", "c.pem"}),
+              HasSubstr("tls_cert and tls_key go together"));
+  const std::string missing = dir_ + "/no-such-cert.pem";
+  const std::string message = LoadError({"--bootstrap-servers", "b:1", "--listen-tcp", "127.0.0.1:0", "--tls-cert",
+                                         missing, "--tls-key", missing});
+  EXPECT_THAT(message, HasSubstr("cannot read tls_cert (set by --tls-cert) \"" + missing + "\""));
+}
+
 TEST_F(SidecarConfigTest, HelpListsEverySettingWithoutSecrets) {
   env_ = {{"KAFKA_SASL_PASSWORD", "env-secret"}};
   absl::StatusOr<LoadedConfig> loaded = Load({"--sasl-password", "flag-secret", "--help"});

@@ -483,10 +483,19 @@ TEST_F(SocketPathTest, RefusesRegularFile) {
   EXPECT_EQ(contents, "keep me");
 }
 
-TEST_F(SocketPathTest, RefusesMissingDirectory) {
-  absl::Status status = PrepareSocketPath(dir_ + "/missing/s.sock");
+TEST_F(SocketPathTest, CreatesMissingDirectoryForGroupAccess) {
+  ASSERT_TRUE(PrepareSocketPath(dir_ + "/run/s.sock").ok());
+  struct stat info {};
+  ASSERT_EQ(::stat((dir_ + "/run").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISDIR(info.st_mode));
+  EXPECT_EQ(info.st_mode & 07777, 0750u);
+}
+
+TEST_F(SocketPathTest, RefusesDirectoryItCannotCreate) {
+  absl::Status status = PrepareSocketPath(dir_ + "/missing/deeper/s.sock");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("does not exist"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("cannot create the directory"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr(dir_ + "/missing/deeper"));
 }
 
 TEST(GrpcServerStart, PortInUseFailsNamingAddress) {

@@ -278,14 +278,22 @@ class SidecarClient:
     _shared: dict[str, SidecarClient] = {}  # noqa: RUF012 - guarded by _shared_lock
     _shared_lock = threading.Lock()
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         """Create the channel; no call is made until the first request.
 
         Args:
             address: Sidecar address (see ``resolve_sidecar_address``).
+            credentials: TLS credentials for a sidecar whose TCP listener
+                uses TLS, from ``grpc.ssl_channel_credentials(root_certificates,
+                private_key, certificate_chain)``; None for a plaintext channel.
         """
         self.address = resolve_sidecar_address(address)
-        self._channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.secure_channel(self.address, credentials, options=_CHANNEL_OPTIONS)
         self._stub = pb_grpc.KafkaSidecarStub(self._channel)
         self._closed = False
 
