@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "config/sidecar_config.h"
 #include "connections/registry.h"
@@ -65,7 +67,19 @@ int Run(const std::vector<std::string>& args) {
   std::unique_ptr<ConsumeStreams> streams =
       MakeConsumeStreams(connections, consume_defaults, kafka::MakeRdKafkaClientFactory());
   produce::ProducerPool producers(connections, settings.log_summary_interval);
-  server::SidecarService service(*streams, producers, connections, kafka::TestConnection,
+  // Connect tests a job's connection before registering it, so refusing the
+  // test refuses the connection; the default connection (id "") stays usable.
+  server::ConnectionTester tester = kafka::TestConnection;
+  if (!settings.allow_job_connections) {
+    tester = [](const Connection& connection,
+                std::chrono::milliseconds timeout) -> absl::StatusOr<kafka::ClusterMetadata> {
+      if (connection.id.empty()) return kafka::TestConnection(connection, timeout);
+      return absl::PermissionDeniedError(absl::StrCat(
+          "connection \"", connection.id, "\" refused: this sidecar has allow_job_connections=false, so jobs use "
+          "its own connection; call kafka_connector without bootstrap_servers (connection_id \"\")"));
+    };
+  }
+  server::SidecarService service(*streams, producers, connections, tester,
                                  std::chrono::milliseconds(settings.connect_timeout_ms));
 
   // Installed before the server starts, so a signal that arrives while it

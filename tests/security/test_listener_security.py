@@ -22,7 +22,7 @@ def _tcp_port(sidecar) -> int:
     return int(sidecar.wait_for_log(_SERVING_TCP.pattern)[1])
 
 
-def test_unix_socket_is_group_accessible_in_created_directory_and_removed_on_exit(
+def test_unix_socket_mode_directory_and_removal(
     secure_broker, secure_sidecar_factory
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="sidecar-") as parent:

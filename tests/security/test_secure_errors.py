@@ -65,7 +65,8 @@ def test_wrong_password_says_authentication_failed(
     message = _critical_line(log)
     assert "authentication failed" in message
     assert secure_broker["sasl_ssl"] in message
-    assert "PLAIN" in message and f"user {secure_broker['username']}" in message
+    assert "PLAIN" in message
+    assert f"user {secure_broker['username']}" in message
     assert _WRONG_PASSWORD not in log
     assert elapsed < _CONNECT_TIMEOUT_S
 
@@ -127,7 +128,8 @@ def test_untrusted_ca_says_tls_verification_failed(
     )
     message = _critical_line(log)
     assert "TLS verification failed" in message
-    assert secure_broker["ssl"] in message and secure_broker["other_ca"] in message
+    assert secure_broker["ssl"] in message
+    assert secure_broker["other_ca"] in message
     assert elapsed < _CONNECT_TIMEOUT_S
 
 
@@ -147,7 +149,8 @@ def test_missing_client_certificate_says_broker_requires_one(
     )
     message = _critical_line(log)
     assert "requires a client certificate" in message
-    assert "ssl_cert_location" in message and secure_broker["mtls"] in message
+    assert "ssl_cert_location" in message
+    assert secure_broker["mtls"] in message
     assert elapsed < _CONNECT_TIMEOUT_S
 
 
@@ -202,4 +205,38 @@ def test_missing_certificate_file_names_path_and_setting(
     )
     message = _critical_line(log)
     assert "ssl_cert_location (set by --ssl-cert-location)" in message
-    assert str(missing) in message and "No such file or directory" in message
+    assert str(missing) in message
+    assert "No such file or directory" in message
+
+
+def test_job_connections_are_refused_when_disabled(
+    secure_broker, secure_sidecar_factory
+) -> None:
+    sidecar = secure_sidecar_factory(
+        args=["--bootstrap-servers", secure_broker["plaintext"]],
+        env={"SIDECAR_ALLOW_JOB_CONNECTIONS": "false"},
+    )
+    params = {
+        "sidecar_address": sidecar.address,
+        "bootstrap_servers": secure_broker["sasl_plaintext"],
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": secure_broker["username"],
+        "sasl_password": secure_broker["password"],
+    }
+    refused = run_mod("kafka_connector", params)
+    assert refused["status"] == "error"
+    assert "allow_job_connections=false" in str(refused["errors"])
+    assert secure_broker["password"] not in repr(refused) + sidecar.stderr()
+
+    with (
+        SidecarClient(sidecar.address) as client,
+        pytest.raises(SidecarError) as raised,
+    ):
+        client.connect(
+            "job", pb.ConnectionSettings(bootstrap_servers=secure_broker["plaintext"])
+        )
+    assert raised.value.code == grpc.StatusCode.PERMISSION_DENIED
+
+    default = run_mod("kafka_connector", {"sidecar_address": sidecar.address})
+    assert default["status"] == "success", default["errors"]

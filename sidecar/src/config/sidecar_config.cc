@@ -84,6 +84,11 @@ const std::vector<Setting>& Settings() {
        "Allow listen_tcp on an address other than 127.0.0.1, [::1] or localhost. Other hosts can then "
        "call the API: combine it with tls_client_ca.",
        Kind::kBool},
+      {"allow_job_connections", "--allow-job-connections", "SIDECAR_ALLOW_JOB_CONNECTIONS", nullptr,
+       "true|false", "true",
+       "Whether jobs may register connections with their own settings and secrets (Connect, "
+       "kafka_connector with bootstrap_servers). false rejects them with PERMISSION_DENIED.",
+       Kind::kBool},
       {"tls_cert", "--tls-cert", "SIDECAR_TLS_CERT", nullptr, "PATH", "",
        "PEM certificate (chain) of the TCP listener; with tls_key, the listener speaks TLS.", Kind::kText},
       {"tls_key", "--tls-key", "SIDECAR_TLS_KEY", nullptr, "PATH", "",
@@ -382,12 +387,13 @@ absl::Status Assign(SidecarConfig& config, const Setting& setting, const std::st
   else if (key == "tls_cert") config.tls_cert = value;
   else if (key == "tls_key") config.tls_key = value;
   else if (key == "tls_client_ca") config.tls_client_ca = value;
-  else if (key == "allow_non_loopback") {
+  else if (key == "allow_non_loopback" || key == "allow_job_connections") {
+    bool& flag = key == "allow_non_loopback" ? config.allow_non_loopback : config.allow_job_connections;
     const std::string text = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
     if (text == "true" || text == "1" || text == "yes") {
-      config.allow_non_loopback = true;
+      flag = true;
     } else if (text == "false" || text == "0" || text == "no") {
-      config.allow_non_loopback = false;
+      flag = false;
     } else {
       return Invalid(absl::StrCat("invalid ", key, " \"", value, "\" (set by ", raw.origin,
                                   "): accepted values are true and false"));
@@ -596,6 +602,7 @@ std::string DescribeRedacted(const SidecarConfig& config) {
   return absl::StrCat(DescribeRedacted(config.connection), " listen_unix=", config.listen_unix,
                       absl::StrFormat(" listen_unix_mode=%04o", config.listen_unix_mode),
                       " listen_tcp=", config.listen_tcp, " allow_non_loopback=", config.allow_non_loopback ? "true" : "false",
+                      " allow_job_connections=", config.allow_job_connections ? "true" : "false",
                       " tls_cert=", config.tls_cert, " tls_key=", config.tls_key, " tls_client_ca=", config.tls_client_ca,
                       " shutdown_drain_timeout_s=", config.shutdown_drain_timeout_s,
                       " max_in_flight=", config.max_in_flight, " connect_timeout_ms=", config.connect_timeout_ms,

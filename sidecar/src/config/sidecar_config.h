@@ -27,6 +27,10 @@ struct SidecarConfig {
   uint32_t listen_unix_mode = 0660;
   // Whether listen_tcp may name an address other than a loopback one.
   bool allow_non_loopback = false;
+  // Whether jobs may register their own connections with Connect. When
+  // false, only the default connection (the sidecar's mounted credentials)
+  // serves Consume and Produce.
+  bool allow_job_connections = true;
   // PEM files of the TCP listener's TLS certificate and key; both empty for
   // plaintext. With tls_client_ca, clients must present a certificate that
   // this CA signed (mutual TLS).
