@@ -4,13 +4,14 @@
 SHELL := /bin/bash
 BUILD_DIR := build
 
-.PHONY: install build test demo bench lint broker-start broker-stop clean distclean help
+.PHONY: install build test test-faults demo bench lint broker-start broker-stop clean distclean help
 
 help:
 	@echo "Targets:"
 	@echo "  install       install Debian packages, .venv and the Kafka broker jars"
 	@echo "  build         configure and build with CMake and Ninja into $(BUILD_DIR)/"
 	@echo "  test          build and run the C++ unit, C++ broker and Python tests"
+	@echo "  test-faults   build and run the fault matrix (scripts/test-faults.sh, about 10 min)"
 	@echo "  demo          build and run scripts/demo.sh"
 	@echo "  bench         build and run scripts/bench.sh"
 	@echo "  lint          run ruff on the Python code"
@@ -28,6 +29,9 @@ build: install
 
 test: install
 	bash scripts/run-tests.sh
+
+test-faults: build
+	bash scripts/test-faults.sh
 
 demo: build
 	bash scripts/demo.sh
