@@ -21,6 +21,8 @@ Writes into OUTPUT_DIR (created with mode 0700):
   client-encrypted.key    the same key, encrypted with KEY_PASSWORD
   other-ca.pem            a CA that signed none of the above, for tests of
                           untrusted brokers
+  wrong-host.pem          key and certificate signed by the CA for the name
+                          wrong-host.invalid only, for host name checks
   key-password            KEY_PASSWORD (mode 0600)
 
 KEY_PASSWORD defaults to a random value.
@@ -48,17 +50,14 @@ main() {
 
   # Subject alternative names for every certificate: the tests reach the
   # broker as 127.0.0.1, and localhost is accepted too.
-  cat >"${work}/san.ext" <<'EOF'
-subjectAltName=DNS:localhost,IP:127.0.0.1
-basicConstraints=CA:FALSE
-keyUsage=digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth,clientAuth
-EOF
+  write_extensions "DNS:localhost,IP:127.0.0.1" >"${work}/san.ext"
+  write_extensions "DNS:wrong-host.invalid" >"${work}/wrong-host-san.ext"
 
   make_ca "${work}" ca "kafka-sidecar test CA"
   make_ca "${work}" other-ca "kafka-sidecar untrusted test CA"
   make_leaf "${work}" broker "localhost"
   make_leaf "${work}" client "kafka-sidecar test client"
+  make_leaf "${work}" wrong-host "wrong-host.invalid" "${work}/wrong-host-san.ext"
 
   openssl pkcs8 -topk8 -v2 aes-256-cbc -in "${work}/client.key" -out "${work}/client-encrypted.key" \
     -passout "file:"<(printf '%s' "${key_password}") 2>/dev/null ||
@@ -67,11 +66,12 @@ EOF
   cp "${work}/ca.crt" "${out}/ca.pem"
   cp "${work}/other-ca.crt" "${out}/other-ca.pem"
   cat "${work}/broker.key" "${work}/broker.crt" >"${out}/broker.pem"
+  cat "${work}/wrong-host.key" "${work}/wrong-host.crt" >"${out}/wrong-host.pem"
   cp "${work}/client.crt" "${out}/client.crt"
   cp "${work}/client.key" "${out}/client.key"
   cp "${work}/client-encrypted.key" "${out}/client-encrypted.key"
   (umask 077 && printf '%s' "${key_password}" >"${out}/key-password")
-  chmod 0600 "${out}/broker.pem" "${out}/client.key" "${out}/client-encrypted.key"
+  chmod 0600 "${out}/broker.pem" "${out}/wrong-host.pem" "${out}/client.key" "${out}/client-encrypted.key"
   rm -rf "${work}"
 }
 
@@ -84,16 +84,26 @@ make_ca() {
     >/dev/null 2>&1 || die "creating the ${name} certificate failed"
 }
 
-# make_leaf WORK NAME COMMON_NAME: key (PKCS#8, unencrypted) and a
-# certificate signed by the test CA.
+# write_extensions SUBJECT_ALT_NAMES: X.509 extensions of a leaf certificate.
+write_extensions() {
+  cat <<EOF
+subjectAltName=$1
+basicConstraints=CA:FALSE
+keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+EOF
+}
+
+# make_leaf WORK NAME COMMON_NAME [EXTENSIONS_FILE]: key (PKCS#8,
+# unencrypted) and a certificate signed by the test CA.
 make_leaf() {
-  local work="$1" name="$2" common_name="$3"
+  local work="$1" name="$2" common_name="$3" extensions="${4:-$1/san.ext}"
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "${work}/${name}.key" >/dev/null 2>&1 ||
     die "creating the ${name} key failed"
   openssl req -new -key "${work}/${name}.key" -subj "/CN=${common_name}" -out "${work}/${name}.csr" \
     >/dev/null 2>&1 || die "creating the ${name} certificate request failed"
   openssl x509 -req -in "${work}/${name}.csr" -CA "${work}/ca.crt" -CAkey "${work}/ca.key" \
-    -CAcreateserial -days 2 -extfile "${work}/san.ext" -out "${work}/${name}.crt" >/dev/null 2>&1 ||
+    -CAcreateserial -days 2 -extfile "${extensions}" -out "${work}/${name}.crt" >/dev/null 2>&1 ||
     die "signing the ${name} certificate failed"
 }
 

@@ -58,6 +58,7 @@ accepted) and these listeners open on 127.0.0.1:
   PORT + 3  SSL              mutual TLS (ssl.client.auth=required)
   PORT + 4  SASL_PLAINTEXT   PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
   PORT + 5  SASL_SSL         PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+  PORT + 6  SSL              TLS with a certificate for another host name
 start generates a CA and certificates with scripts/gen-test-certs.sh into
 .cache/kafka-broker/NAME/certs and one SASL user for every mechanism, with a
 random password and key password. It writes the ports, the user, the
@@ -90,6 +91,7 @@ ssl_port() { echo $((port + 2)); }
 mtls_port() { echo $((port + 3)); }
 sasl_plaintext_port() { echo $((port + 4)); }
 sasl_ssl_port() { echo $((port + 5)); }
+wrong_host_port() { echo $((port + 6)); }
 
 # The SASL user of a secure broker, for every mechanism.
 readonly SECURE_USER="alice"
@@ -121,9 +123,9 @@ write_secure_listener_config() {
   local scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   local listener
   cat <<EOF
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port},SSL://127.0.0.1:$(ssl_port),MTLS://127.0.0.1:$(mtls_port),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port),SASL_SSL://127.0.0.1:$(sasl_ssl_port)
-advertised.listeners=PLAINTEXT://127.0.0.1:${port},SSL://127.0.0.1:$(ssl_port),MTLS://127.0.0.1:$(mtls_port),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port),SASL_SSL://127.0.0.1:$(sasl_ssl_port)
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port},SSL://127.0.0.1:$(ssl_port),MTLS://127.0.0.1:$(mtls_port),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port),SASL_SSL://127.0.0.1:$(sasl_ssl_port),WRONGHOST://127.0.0.1:$(wrong_host_port)
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},SSL://127.0.0.1:$(ssl_port),MTLS://127.0.0.1:$(mtls_port),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port),SASL_SSL://127.0.0.1:$(sasl_ssl_port),WRONGHOST://127.0.0.1:$(wrong_host_port)
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,WRONGHOST:SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 controller.quorum.bootstrap.servers=127.0.0.1:${controller_port}
@@ -134,6 +136,8 @@ ssl.truststore.type=PEM
 ssl.truststore.location=$(certs_dir)/ca.pem
 ssl.client.auth=none
 listener.name.mtls.ssl.client.auth=required
+listener.name.wronghost.ssl.keystore.type=PEM
+listener.name.wronghost.ssl.keystore.location=$(certs_dir)/wrong-host.pem
 
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 EOF
@@ -156,6 +160,7 @@ write_secure_file() {
   "mtls": "127.0.0.1:$(mtls_port)",
   "sasl_plaintext": "127.0.0.1:$(sasl_plaintext_port)",
   "sasl_ssl": "127.0.0.1:$(sasl_ssl_port)",
+  "wrong_host": "127.0.0.1:$(wrong_host_port)",
   "mechanisms": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
   "username": "${SECURE_USER}",
   "password": "${password}",
@@ -344,7 +349,7 @@ cmd_start() {
     die "controller port ${controller_port} on 127.0.0.1 is in use: choose another with --controller-port"
   if [[ "${secure}" == true ]]; then
     local secure_port
-    for secure_port in $(ssl_port) $(mtls_port) $(sasl_plaintext_port) $(sasl_ssl_port); do
+    for secure_port in $(ssl_port) $(mtls_port) $(sasl_plaintext_port) $(sasl_ssl_port) $(wrong_host_port); do
       port_in_use "${secure_port}" &&
         die "port ${secure_port} on 127.0.0.1 (a --secure listener) is in use: choose another --port"
     done
@@ -463,7 +468,7 @@ main() {
     die "invalid --port '${port}': expected a number from 1 to 65534"
   if [[ "${secure}" == true ]]; then
     [[ -z "${controller_port}" ]] || die "--controller-port cannot be combined with --secure, which uses PORT + 1"
-    ((port < 65530)) || die "invalid --port '${port}' with --secure: PORT + 5 must be a valid port"
+    ((port < 65529)) || die "invalid --port '${port}' with --secure: PORT + 6 must be a valid port"
   fi
   controller_port="${controller_port:-$((port + 1))}"
   [[ "${controller_port}" =~ ^[0-9]+$ ]] && ((controller_port > 0 && controller_port < 65536)) ||

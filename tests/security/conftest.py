@@ -21,7 +21,8 @@ from support.broker import KafkaTestClient, unique_name
 from support.sidecar import SidecarProcess
 
 BROKER_SCRIPT = REPO_ROOT / "scripts" / "kafka-broker.sh"
-_PORT_RANGE = range(39700, 39794, 6)
+# A secure broker takes 7 consecutive ports.
+_PORT_RANGE = range(39700, 39793, 7)
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,10 @@ def _port_is_free(port: int) -> bool:
 
 def _free_base_port() -> int:
     for base in _PORT_RANGE:
-        if all(_port_is_free(base + offset) for offset in range(6)):
+        if all(_port_is_free(base + offset) for offset in range(7)):
             return base
     raise RuntimeError(
-        "no 6 consecutive free ports in 39700-39799 on 127.0.0.1 for the secure broker"
+        "no 7 consecutive free ports in 39700-39799 on 127.0.0.1 for the secure broker"
     )
 
 

@@ -240,3 +240,24 @@ def test_job_connections_are_refused_when_disabled(
 
     default = run_mod("kafka_connector", {"sidecar_address": sidecar.address})
     assert default["status"] == "success", default["errors"]
+
+
+def test_host_name_mismatch_says_tls_verification_failed(
+    secure_broker, secure_sidecar_factory
+) -> None:
+    log, elapsed = _start_failing(
+        secure_sidecar_factory,
+        [
+            "--bootstrap-servers",
+            secure_broker["wrong_host"],
+            "--security-protocol",
+            "SSL",
+            "--ssl-ca-location",
+            secure_broker["ca"],
+        ],
+    )
+    message = _critical_line(log)
+    assert "TLS verification failed" in message
+    assert "does not name the broker's host" in message
+    assert secure_broker["wrong_host"] in message
+    assert elapsed < _CONNECT_TIMEOUT_S
