@@ -91,7 +91,7 @@ int Run(const std::vector<std::string>& args) {
   }
 
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> server =
-      server::GrpcServer::Start({settings.listen_unix, settings.listen_unix_mode, settings.listen_tcp,
+      server::GrpcServer::Start({settings.listen_unix, settings.listen_tcp, settings.listen_unix_mode,
                                  settings.tls_cert, settings.tls_key, settings.tls_client_ca},
                                 &service);
   if (!server.ok()) {

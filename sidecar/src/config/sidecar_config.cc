@@ -442,6 +442,7 @@ absl::Status ValidateListeners(const SidecarConfig& config, const Resolved& reso
                                 origin("listen_unix"), "): a Unix socket path may have at most ",
                                 kMaxSocketPath, " bytes; choose a shorter path"));
   }
+
   const bool has_tls = !config.tls_cert.empty() || !config.tls_key.empty() || !config.tls_client_ca.empty();
   if (has_tls && config.listen_tcp.empty()) {
     return Invalid("tls_cert, tls_key and tls_client_ca secure the TCP listener: set listen_tcp "
@@ -453,6 +454,7 @@ absl::Status ValidateListeners(const SidecarConfig& config, const Resolved& reso
   if (!config.tls_client_ca.empty() && config.tls_cert.empty()) {
     return Invalid("tls_client_ca needs tls_cert and tls_key: mutual TLS is TLS with client certificates");
   }
+
   for (const char* key : {"tls_cert", "tls_key", "tls_client_ca"}) {
     auto it = resolved.values.find(key);
     if (it == resolved.values.end()) continue;
@@ -462,10 +464,12 @@ absl::Status ValidateListeners(const SidecarConfig& config, const Resolved& reso
                                   "\": ", std::strerror(errno)));
     }
   }
+
   if (config.listen_tcp.empty()) return absl::OkStatus();
   const std::string label = absl::StrCat("listen_tcp (set by ", origin("listen_tcp"), ")");
   absl::Status status = ValidateHostPort(config.listen_tcp, label, /*allow_port_zero=*/true);
   if (!status.ok()) return status;
+
   const std::string host = config.listen_tcp.substr(0, config.listen_tcp.rfind(':'));
   const bool loopback = absl::StartsWith(host, "127.") || host == "[::1]" || host == "localhost";
   if (!loopback && !config.allow_non_loopback) {

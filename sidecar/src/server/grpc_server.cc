@@ -88,7 +88,7 @@ absl::Status PrepareSocketPath(const std::string& path) {
       return absl::OkStatus();
     }
     // Group members (the job container) need search permission to reach
-    // the socket; nobody else needs anything.
+    // the socket. Other users get no access.
     if (::mkdir(directory.c_str(), 0750) != 0 && errno != EEXIST) {
       return absl::FailedPreconditionError(absl::StrCat("cannot use listen_unix \"", path,
                                                         "\": cannot create the directory \"", directory,

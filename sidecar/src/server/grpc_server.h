@@ -21,9 +21,9 @@ inline constexpr char kServiceName[] = "kafkasidecar.v1.KafkaSidecar";
 
 struct ListenOptions {
   std::string unix_path;    // empty for none
+  std::string tcp_address;  // host:port, empty for none; port 0 picks one
   // Permission bits of the socket file, set before the server accepts calls.
   uint32_t unix_mode = 0660;
-  std::string tcp_address;  // host:port, empty for none; port 0 picks one
   // PEM files of the TCP listener; all empty for plaintext. tls_client_ca
   // makes clients present a certificate that it signed.
   std::string tls_cert;
