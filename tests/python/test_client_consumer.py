@@ -136,8 +136,9 @@ def test_subscribe_defaults(fake_sidecar: FakeSidecarServer) -> None:
     assert subscribe.commit_strategy == pb.COMMIT_STRATEGY_PER_MESSAGE
     assert subscribe.max_retries == 3
     assert list(subscribe.retry_backoff_ms) == [100, 200, 400]
-    assert subscribe.max_in_flight == 500
-    assert subscribe.shutdown_drain_timeout_s == 30
+    # 0 selects the sidecar's own --max-in-flight and drain timeout.
+    assert subscribe.max_in_flight == 0
+    assert subscribe.shutdown_drain_timeout_s == 0
     assert subscribe.dead_letter_topic == ""
 
 

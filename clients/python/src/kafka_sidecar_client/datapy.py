@@ -139,7 +139,7 @@ def run_mod(mod_type: str, params: dict[str, Any], mod_name: str | None = None) 
     call_params["_mod_type"] = mod_type
     call_params["_mod_name"] = mod_name
 
-    log.info("Running mod")
+    log.debug("Running mod")
     try:
         result = module.run(call_params)
     except Exception as error:
@@ -156,5 +156,5 @@ def run_mod(mod_type: str, params: dict[str, Any], mod_name: str | None = None) 
             [f"Mod {mod_type} returned an invalid result: missing {', '.join(missing)}."],
             RUNTIME_ERROR,
         )
-    log.info("Mod finished: %s (exit code %s)", result["status"], result["exit_code"])
+    log.debug("Mod finished: %s (exit code %s)", result["status"], result["exit_code"])
     return result

@@ -114,9 +114,9 @@ CONFIG_SCHEMA = ConfigSchema(
         },
         "max_in_flight": {
             "type": "int",
-            "default": 500,
+            "default": 0,
             "min": 0,
-            "description": "Messages delivered but not yet acked (0: sidecar default).",
+            "description": "Messages delivered but not yet acked (0: the sidecar's --max-in-flight).",
         },
         "controller": {
             "type": "object",
@@ -126,9 +126,10 @@ CONFIG_SCHEMA = ConfigSchema(
         },
         "shutdown_drain_timeout_s": {
             "type": "int",
-            "default": 30,
+            "default": 0,
             "min": 0,
-            "description": "How long the sidecar waits for acks once it drains.",
+            "description": "How long the sidecar waits for acks once it drains "
+            "(0: the sidecar's --shutdown-drain-timeout-s, 30 s unless configured).",
         },
         "log_summary_interval": {
             "type": "int",
@@ -160,6 +161,12 @@ def _backoff(value: list[Any] | int) -> list[int]:
             [f"Parameter 'retry_backoff_ms' must be a non-empty list of milliseconds >= 0, got {value!r}."]
         )
     return list(items)
+
+
+# How long the job waits for the sidecar to end a stream it half-closed when
+# the drain timeout is the sidecar's own, which the job does not know: the
+# pod's usual terminationGracePeriodSeconds.
+UNKNOWN_DRAIN_TIMEOUT_S = 60
 
 
 def build_subscribe(params: dict[str, Any], connection_id: str, client_name: str) -> Any:
@@ -208,7 +215,7 @@ def _consume(params: dict[str, Any], result: ModResult, log: ModLogger) -> None:
             processor=params["message_processor"],
             controller=controller,
             logger=log,
-            drain_timeout_s=params["shutdown_drain_timeout_s"],
+            drain_timeout_s=params["shutdown_drain_timeout_s"] or UNKNOWN_DRAIN_TIMEOUT_S,
             log_summary_interval=params["log_summary_interval"],
         )
         outcome = loop.run()
