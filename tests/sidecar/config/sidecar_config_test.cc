@@ -374,6 +374,22 @@ TEST_F(SidecarConfigTest, TlsListenerNeedsCertificateKeyAndTcp) {
   EXPECT_THAT(message, HasSubstr("cannot read tls_cert (set by --tls-cert) \"" + missing + "\""));
 }
 
+TEST_F(SidecarConfigTest, JobConnectionsCanBeDisabledByEnvironment) {
+  absl::StatusOr<LoadedConfig> loaded = Load({"--bootstrap-servers", "b:1", "--listen-unix", dir_ + "/s.sock"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->config.allow_job_connections);
+
+  env_ = {{"SIDECAR_ALLOW_JOB_CONNECTIONS", "false"}};
+  loaded = Load({"--bootstrap-servers", "b:1", "--listen-unix", dir_ + "/s.sock"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_FALSE(loaded->config.allow_job_connections);
+  EXPECT_THAT(DescribeRedacted(loaded->config), HasSubstr("allow_job_connections=false"));
+
+  env_ = {{"SIDECAR_ALLOW_JOB_CONNECTIONS", "maybe"}};
+  EXPECT_THAT(LoadError({"--bootstrap-servers", "b:1", "--listen-unix", dir_ + "/s.sock"}),
+              HasSubstr("invalid allow_job_connections \"maybe\" (set by SIDECAR_ALLOW_JOB_CONNECTIONS)"));
+}
+
 TEST_F(SidecarConfigTest, HelpListsEverySettingWithoutSecrets) {
   env_ = {{"KAFKA_SASL_PASSWORD", "env-secret"}};
   absl::StatusOr<LoadedConfig> loaded = Load({"--sasl-password", "flag-secret", "--help"});
