@@ -12,6 +12,7 @@ bool CommitTracker::Delivered(const kafka::TopicPartition& partition, int64_t of
   if (state.last_delivered < 0) state.handed_out = offset;
   state.pending.push_back({offset, false});
   state.last_delivered = offset;
+  ++state.unresolved;
   ++unresolved_total_;
   return true;
 }
@@ -25,6 +26,7 @@ bool CommitTracker::Resolve(const kafka::TopicPartition& partition, int64_t offs
                                 [](const Entry& e, int64_t value) { return e.offset < value; });
   if (entry == pending.end() || entry->offset != offset || entry->resolved) return false;
   entry->resolved = true;
+  --found->second.unresolved;
   --unresolved_total_;
 
   // Keep the front unresolved, so the position is the front's offset.
@@ -45,10 +47,7 @@ std::optional<int64_t> CommitTracker::Position(const kafka::TopicPartition& part
 
 size_t CommitTracker::Unresolved(const kafka::TopicPartition& partition) const {
   auto found = partitions_.find(partition);
-  if (found == partitions_.end()) return 0;
-  const std::deque<Entry>& pending = found->second.pending;
-  return static_cast<size_t>(
-      std::count_if(pending.begin(), pending.end(), [](const Entry& e) { return !e.resolved; }));
+  return found == partitions_.end() ? 0 : found->second.unresolved;
 }
 
 void CommitTracker::Committable(const kafka::TopicPartition& partition, PartitionState& state,
@@ -90,9 +89,7 @@ void CommitTracker::CommitFailed(const std::vector<kafka::TopicPartitionOffset>&
 void CommitTracker::Forget(const kafka::TopicPartition& partition) {
   auto found = partitions_.find(partition);
   if (found == partitions_.end()) return;
-  for (const Entry& entry : found->second.pending) {
-    if (!entry.resolved) --unresolved_total_;
-  }
+  unresolved_total_ -= found->second.unresolved;
   partitions_.erase(found);
 }
 

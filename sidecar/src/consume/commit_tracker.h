@@ -74,6 +74,7 @@ class CommitTracker {
     // delivered offset, which needs no commit.
     int64_t handed_out = -1;
     bool commit_failed = false;
+    size_t unresolved = 0;  // entries of `pending` not resolved
   };
 
   static int64_t PositionOf(const PartitionState& state);

@@ -19,8 +19,12 @@ constexpr std::chrono::seconds kForceCloseSlack(5);
 // ---- StreamRegistry ----
 
 StreamRegistry::StreamRegistry(const ConnectionLookup& connections, ConsumeDefaults defaults,
-                               std::shared_ptr<kafka::ClientFactory> factory)
-    : connections_(connections), defaults_(defaults), factory_(std::move(factory)) {}
+                               std::shared_ptr<kafka::ClientFactory> factory,
+                               std::shared_ptr<DeadLetterProducer> dead_letters)
+    : connections_(connections),
+      defaults_(defaults),
+      factory_(std::move(factory)),
+      dead_letters_(std::move(dead_letters)) {}
 
 std::optional<uint64_t> StreamRegistry::Register(ConsumeReactor* reactor) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -82,6 +86,20 @@ uint64_t StreamRegistry::ForceClose() {
                            std::chrono::duration_cast<std::chrono::seconds>(bound).count());
   }
   return force_abandoned_;
+}
+
+std::vector<std::string> StreamRegistry::StalledStreams(std::chrono::steady_clock::duration bound) {
+  std::vector<std::string> stalled;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, reactor] : open_) {
+    std::optional<std::chrono::steady_clock::duration> stall = reactor->LoopStall(now);
+    if (!stall || *stall <= bound) continue;
+    stalled.push_back(absl::StrCat(
+        "stream ", id, " (poll loop stalled for ",
+        std::chrono::duration_cast<std::chrono::seconds>(*stall).count(), " s)"));
+  }
+  return stalled;
 }
 
 // ---- ConsumeReactor ----
@@ -146,6 +164,13 @@ void ConsumeReactor::HandleSubscribe() {
     return;
   }
   settings->stream_id = *id_;
+  if (!settings->dead_letter_topic.empty() && registry_->dead_letters() == nullptr) {
+    Reject(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        absl::StrCat("subscribe.dead_letter_topic (\"", settings->dead_letter_topic,
+                                     "\") needs a dead-letter producer, which this server has not "
+                                     "got; leave it empty")));
+    return;
+  }
 
   std::shared_ptr<const Connection> connection = registry_->connections().Find(settings->connection_id);
   if (connection == nullptr) {
@@ -165,7 +190,8 @@ void ConsumeReactor::HandleSubscribe() {
       std::shared_ptr<StreamRegistry> registry = registry_;
       session_ = std::make_unique<ConsumeSession>(
           std::move(*settings), std::move(connection), registry_->factory(), this,
-          [registry, id](uint64_t abandoned) { registry->MarkClosed(id, abandoned); });
+          [registry, id](uint64_t abandoned) { registry->MarkClosed(id, abandoned); },
+          registry_->dead_letters());
       started = session_.get();
     }
   }
@@ -272,6 +298,13 @@ bool ConsumeReactor::BeginDrain() {
                               "against the restarted sidecar"));
   }
   return true;
+}
+
+std::optional<std::chrono::steady_clock::duration> ConsumeReactor::LoopStall(
+    std::chrono::steady_clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (session_ == nullptr) return std::nullopt;
+  return session_->LoopStall(now);
 }
 
 bool ConsumeReactor::ForceClose() {

@@ -10,12 +10,15 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "connections/connection.h"
 #include "consume/consume_session.h"
 #include "consume/consume_streams.h"
+#include "consume/dead_letter.h"
 #include "consume/outbound_queue.h"
 #include "kafka/client_factory.h"
 #include "kafkasidecar/v1/sidecar.grpc.pb.h"
@@ -38,7 +41,8 @@ class StreamRegistry {
  public:
   // `connections` must outlive every stream, that is, the gRPC server.
   StreamRegistry(const ConnectionLookup& connections, ConsumeDefaults defaults,
-                 std::shared_ptr<kafka::ClientFactory> factory);
+                 std::shared_ptr<kafka::ClientFactory> factory,
+                 std::shared_ptr<DeadLetterProducer> dead_letters);
 
   // Returns the new stream's id, or nullopt once draining has begun.
   std::optional<uint64_t> Register(ConsumeReactor* reactor);
@@ -49,15 +53,19 @@ class StreamRegistry {
   void BeginDrain();
   bool WaitAllClosed(std::chrono::steady_clock::time_point deadline);
   uint64_t ForceClose();
+  std::vector<std::string> StalledStreams(std::chrono::steady_clock::duration bound);
 
   const ConnectionLookup& connections() const { return connections_; }
   const ConsumeDefaults& defaults() const { return defaults_; }
   const std::shared_ptr<kafka::ClientFactory>& factory() const { return factory_; }
+  // Null when the sidecar has no dead-letter producer.
+  const std::shared_ptr<DeadLetterProducer>& dead_letters() const { return dead_letters_; }
 
  private:
   const ConnectionLookup& connections_;
   const ConsumeDefaults defaults_;
   const std::shared_ptr<kafka::ClientFactory> factory_;
+  const std::shared_ptr<DeadLetterProducer> dead_letters_;
 
   std::mutex mu_;
   std::condition_variable closed_cv_;
@@ -88,6 +96,11 @@ class ConsumeReactor final
   // closes it itself.
   bool BeginDrain();
   bool ForceClose();
+  // How long the session's poll loop has been in its current iteration;
+  // nullopt without a running session. Called under the registry's mutex.
+  std::optional<std::chrono::steady_clock::duration> LoopStall(
+      std::chrono::steady_clock::time_point now);
+  std::optional<uint64_t> id() const { return id_; }
 
   // gRPC reactions.
   void OnReadDone(bool ok) override;

@@ -20,6 +20,59 @@ constexpr std::chrono::seconds kCommitRetryDelay(1);
 // An asynchronous commit whose result has not arrived after this long no
 // longer holds back the next one.
 constexpr std::chrono::seconds kCommitResultWait(30);
+// Job errors of a stream logged at warning one by one; after these, one
+// line per rate-limiter interval reports how many more there were.
+constexpr uint64_t kJobErrorWarningsInFull = 5;
+// A partition whose own in-flight bound is reached pauses when this many of
+// its messages wait in the backlog (at least max_in_flight_per_partition).
+constexpr size_t kPartitionBacklogMessages = 100;
+
+int64_t SteadyNanos(Clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+size_t MessageBytes(const kafka::Message& message) {
+  size_t bytes = sizeof(kafka::Message) + message.partition.topic.size();
+  if (message.key) bytes += message.key->size();
+  if (message.value) bytes += message.value->size();
+  for (const kafka::Header& header : message.headers) {
+    bytes += sizeof(kafka::Header) + header.name.size() + (header.value ? header.value->size() : 0);
+  }
+  return bytes;
+}
+
+int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The dead-letter record of `message`: key, value and headers as received,
+// then the dlq.* headers that record where it came from and why it failed.
+v1::ProduceRecord DeadLetterRecord(const kafka::Message& message, const std::string& error,
+                                   uint32_t attempts) {
+  v1::ProduceRecord record;
+  if (message.key) record.set_key(*message.key);
+  if (message.value) record.set_value(*message.value);
+  for (const kafka::Header& header : message.headers) {
+    v1::Header* added = record.add_headers();
+    added->set_name(header.name);
+    if (header.value) added->set_value(*header.value);
+  }
+  const auto add = [&record](const char* name, std::string value) {
+    v1::Header* added = record.add_headers();
+    added->set_name(name);
+    added->set_value(std::move(value));
+  };
+  add(kDeadLetterTopicHeader, message.partition.topic);
+  add(kDeadLetterPartitionHeader, absl::StrCat(message.partition.partition));
+  add(kDeadLetterOffsetHeader, absl::StrCat(message.offset));
+  add(kDeadLetterOriginalTimestampHeader, absl::StrCat(message.timestamp_ms));
+  add(kDeadLetterErrorHeader, error);
+  add(kDeadLetterAttemptsHeader, absl::StrCat(attempts));
+  add(kDeadLetterTimestampHeader, absl::StrCat(UnixMillisNow()));
+  return record;
+}
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
@@ -107,10 +160,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 ConsumeSession::ConsumeSession(SessionSettings settings, std::shared_ptr<const Connection> connection,
                                std::shared_ptr<kafka::ClientFactory> factory, StreamOutput* output,
-                               ClosedCallback on_closed)
+                               ClosedCallback on_closed,
+                               std::shared_ptr<DeadLetterProducer> dead_letters)
     : settings_(std::move(settings)),
       connection_(std::move(connection)),
       factory_(std::move(factory)),
+      dead_letter_producer_(std::move(dead_letters)),
+      dead_letter_mailbox_(std::make_shared<DeadLetterMailbox>()),
       output_(output),
       on_closed_(std::move(on_closed)),
       log_prefix_(LogPrefix(settings_)),
@@ -130,7 +186,33 @@ ConsumeSession::~ConsumeSession() {
   thread_.join();
 }
 
-void ConsumeSession::Start() { thread_ = std::thread([this] { Run(); }); }
+void ConsumeSession::Start() {
+  {
+    std::lock_guard<std::mutex> lock(dead_letter_mailbox_->mu);
+    dead_letter_mailbox_->session = this;
+  }
+  MarkProgress();
+  thread_ = std::thread([this] { Run(); });
+}
+
+std::optional<Clock::duration> ConsumeSession::LoopStall(Clock::time_point now) const {
+  const int64_t mark = progress_ns_.load(std::memory_order_relaxed);
+  if (mark == 0) return std::nullopt;
+  return std::max(Clock::duration::zero(),
+                  std::chrono::duration_cast<Clock::duration>(
+                      std::chrono::nanoseconds(SteadyNanos(now) - mark)));
+}
+
+void ConsumeSession::MarkProgress() {
+  progress_ns_.store(SteadyNanos(Clock::now()), std::memory_order_relaxed);
+}
+
+void ConsumeSession::OnDeadLetterResult(uint64_t id, const absl::Status& status) {
+  std::lock_guard<std::mutex> lock(inbox_mu_);
+  inbox_dead_letter_results_.emplace_back(id, status);
+  inbox_cv_.notify_all();
+  if (wakeup_target_ != nullptr) wakeup_target_->Wakeup();
+}
 
 // ---- Inbox (any thread) ----
 
@@ -178,7 +260,7 @@ void ConsumeSession::ForceClose() {
 
 bool ConsumeSession::InboxHasWorkLocked() const {
   return !inbox_acks_.empty() || inbox_half_closed_ || inbox_broken_ || inbox_drain_ ||
-         inbox_force_ || inbox_end_.has_value();
+         inbox_force_ || inbox_end_.has_value() || !inbox_dead_letter_results_.empty();
 }
 
 // ---- Poll thread ----
@@ -191,6 +273,21 @@ void ConsumeSession::Run() {
 }
 
 bool ConsumeSession::Open() {
+  if (!settings_.dead_letter_topic.empty()) {
+    absl::Status exists = dead_letter_producer_->CheckTopic(
+        *connection_, settings_.dead_letter_topic, settings_.dead_letter_check_timeout);
+    if (!exists.ok()) {
+      const std::string message =
+          absl::StrCat("subscribe.dead_letter_topic \"", settings_.dead_letter_topic,
+                       "\" cannot be used: ", exists.message(),
+                       "; create the topic or fix subscribe.dead_letter_topic");
+      logger_->error("{}: {}", log_prefix_, message);
+      End(grpc::Status(static_cast<grpc::StatusCode>(exists.code()), message));
+      return false;
+    }
+    MarkProgress();
+  }
+
   kafka::ConsumerOptions options;
   options.group_id = settings_.group_id;
   options.auto_offset_reset = settings_.auto_offset_reset;
@@ -235,12 +332,13 @@ bool ConsumeSession::Open() {
 
 void ConsumeSession::Loop() {
   while (true) {
+    MarkProgress();
     TakeInbox();
     if (end_status_) return;
 
     if (drain_requested_ && !draining_) StartDraining();
     if (draining_ && Clock::now() >= drain_deadline_) {
-      const size_t unacked = in_flight_.size() + retries_.size();
+      const size_t unacked = Unacked();
       End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                        absl::StrCat("sidecar shutting down: the job did not close the stream within "
                                     "shutdown_drain_timeout_s=",
@@ -266,11 +364,17 @@ void ConsumeSession::End(grpc::Status status) {
 
 void ConsumeSession::FinishStream() {
   ending_ = true;
-  const uint64_t abandoned = in_flight_.size() + retries_.size();
+  MarkProgress();
+  // A dead-letter write the broker acknowledges in time still gets its
+  // offset into the final commit.
+  if (!dead_letters_.empty()) WaitForDeadLetters(Clock::now() + settings_.commit_timeout);
+  const uint64_t abandoned = Unacked();
 
   std::vector<kafka::TopicPartitionOffset> committed;
   if (consumer_ != nullptr) {
+    MarkProgress();
     committed = CommitSync(nullptr);
+    MarkProgress();
     // Leaving the group revokes the assignment through OnRebalance, which
     // commits nothing new now and sends no event.
     absl::Status closed = consumer_->Close(settings_.close_timeout);
@@ -284,6 +388,12 @@ void ConsumeSession::FinishStream() {
     }
     consumer_.reset();
   }
+  {
+    // Later dead-letter results have nowhere to go: their messages were not
+    // committed and are delivered again.
+    std::lock_guard<std::mutex> lock(dead_letter_mailbox_->mu);
+    dead_letter_mailbox_->session = nullptr;
+  }
 
   const grpc::Status status =
       end_status_ ? *end_status_
@@ -295,6 +405,7 @@ void ConsumeSession::FinishStream() {
                 committed.empty() ? "nothing new" : kafka::ToString(committed), Summary(),
                 abandoned);
 
+  progress_ns_.store(0, std::memory_order_relaxed);
   if (on_closed_) on_closed_(abandoned);
   output_->EndStream(status);
 }
@@ -306,15 +417,20 @@ void ConsumeSession::TakeInbox() {
   bool drain = false;
   bool force = false;
   std::optional<grpc::Status> requested_end;
+  std::vector<std::pair<uint64_t, absl::Status>> dead_letter_results;
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     acks.swap(inbox_acks_);
+    dead_letter_results.swap(inbox_dead_letter_results_);
     half_closed = std::exchange(inbox_half_closed_, false);
     broken = std::exchange(inbox_broken_, false);
     drain = std::exchange(inbox_drain_, false);
     force = std::exchange(inbox_force_, false);
     requested_end.swap(inbox_end_);
   }
+  // Dead-letter results count even while the stream ends: an acknowledged
+  // write lets the final commit pass its message.
+  for (const auto& [id, status] : dead_letter_results) ApplyDeadLetterResult(id, status);
   if (end_status_) return;  // the stream is ending; acks are no longer applied
 
   // Acks first: everything acked before a half-close or a shutdown counts.
@@ -375,24 +491,29 @@ bool ConsumeSession::HandleJobError(InFlight entry, uint64_t delivery_id, const 
   ++job_errors_;
   const std::string where = kafka::ToString(entry.message->partition, entry.message->offset);
   const std::string reason = error.empty() ? "(the job gave no reason)" : error;
+  const std::string moves_on =
+      settings_.dead_letter_topic.empty()
+          ? std::string("moves past it")
+          : absl::StrCat("writes it to dead_letter_topic \"", settings_.dead_letter_topic, "\"");
 
   switch (settings_.on_error) {
     case v1::ON_ERROR_RETRY: {
       if (entry.attempt <= settings_.max_retries) {
         const std::chrono::milliseconds delay = RetryBackoff(settings_, entry.attempt);
-        logger_->warn("{}: job reported an error for {} (delivery_id {}, attempt {}): {}; retrying "
-                      "in {} ms (attempt {} of {})",
-                      log_prefix_, where, delivery_id, entry.attempt, reason, delay.count(),
-                      entry.attempt + 1, settings_.max_retries + 1);
+        WarnJobError(spdlog::level::warn,
+                     absl::StrCat("job reported an error for ", where, " (delivery_id ", delivery_id,
+                                  ", attempt ", entry.attempt, "): ", reason, "; retrying in ",
+                                  delay.count(), " ms (attempt ", entry.attempt + 1, " of ",
+                                  settings_.max_retries + 1, ")"));
         ++entry.attempt;
         retries_.emplace(Clock::now() + delay, std::move(entry));
         return true;
       }
-      logger_->error("{}: job reported an error for {} (delivery_id {}, attempt {}): {}; giving up "
-                     "after {} retries, on_error=retry moves past it",
-                     log_prefix_, where, delivery_id, entry.attempt, reason, settings_.max_retries);
-      Resolve(entry);
-      return true;
+      WarnJobError(spdlog::level::err,
+                   absl::StrCat("job reported an error for ", where, " (delivery_id ", delivery_id,
+                                ", attempt ", entry.attempt, "): ", reason, "; giving up after ",
+                                settings_.max_retries, " retries, on_error=retry ", moves_on));
+      break;
     }
 
     case v1::ON_ERROR_STOP: {
@@ -407,11 +528,100 @@ bool ConsumeSession::HandleJobError(InFlight entry, uint64_t delivery_id, const 
     }
 
     default:
-      logger_->warn("{}: job reported an error for {} (delivery_id {}, attempt {}): {}; "
-                    "on_error=continue moves past it",
-                    log_prefix_, where, delivery_id, entry.attempt, reason);
-      Resolve(entry);
-      return true;
+      WarnJobError(spdlog::level::warn,
+                   absl::StrCat("job reported an error for ", where, " (delivery_id ", delivery_id,
+                                ", attempt ", entry.attempt, "): ", reason, "; on_error=continue ",
+                                moves_on));
+      break;
+  }
+  if (!settings_.dead_letter_topic.empty()) return SendToDeadLetter(std::move(entry), reason);
+  Resolve(entry);
+  return true;
+}
+
+void ConsumeSession::WarnJobError(spdlog::level::level_enum level, const std::string& text) {
+  // The first errors of a stream are logged in full; after them one line
+  // per interval counts the rest, whose detail stays at debug.
+  if (job_error_warnings_ < kJobErrorWarningsInFull) {
+    ++job_error_warnings_;
+    logger_->log(level, "{}: {}", log_prefix_, text);
+    return;
+  }
+  logger_->debug("{}: {}", log_prefix_, text);
+  std::optional<uint64_t> suppressed = rate_limiter_.Allow("job error");
+  if (!suppressed) return;
+  ++job_error_warnings_;
+  logger_->log(level, "{}: {} ({} more job errors since the last such line; {} in total, each at debug)",
+               log_prefix_, text, *suppressed, job_errors_);
+}
+
+bool ConsumeSession::SendToDeadLetter(InFlight entry, const std::string& error) {
+  const kafka::Message& message = *entry.message;
+  const std::string where = kafka::ToString(message.partition, message.offset);
+  const v1::ProduceRecord record = DeadLetterRecord(message, error, entry.attempt);
+  const uint64_t id = ++last_dead_letter_id_;
+  dead_letters_.emplace(id, PendingDeadLetter{std::move(entry), error});
+
+  std::shared_ptr<DeadLetterMailbox> mailbox = dead_letter_mailbox_;
+  absl::Status status = dead_letter_producer_->Send(
+      *connection_, settings_.dead_letter_topic, record,
+      [mailbox, id](const absl::Status& result) {
+        std::lock_guard<std::mutex> lock(mailbox->mu);
+        if (mailbox->session != nullptr) mailbox->session->OnDeadLetterResult(id, result);
+      });
+  if (status.ok()) {
+    logger_->debug("{}: writing {} to dead_letter_topic \"{}\"", log_prefix_, where,
+                   settings_.dead_letter_topic);
+    return true;
+  }
+  ApplyDeadLetterResult(id, status);
+  return false;
+}
+
+void ConsumeSession::ApplyDeadLetterResult(uint64_t id, const absl::Status& status) {
+  auto found = dead_letters_.find(id);
+  // Not found: the partition was revoked meanwhile, and its next owner
+  // receives the message again.
+  if (found == dead_letters_.end()) return;
+  PendingDeadLetter pending = std::move(found->second);
+  dead_letters_.erase(found);
+  const kafka::Message& message = *pending.entry.message;
+  const std::string where = kafka::ToString(message.partition, message.offset);
+
+  if (status.ok()) {
+    ++dead_lettered_;
+    logger_->debug("{}: dead_letter_topic \"{}\" acknowledged {}", log_prefix_,
+                   settings_.dead_letter_topic, where);
+    Resolve(pending.entry);
+    return;
+  }
+  // The offset stays unresolved, so no commit passes the message.
+  const std::string text = absl::StrCat(
+      "writing ", where, " to dead_letter_topic \"", settings_.dead_letter_topic, "\" on ",
+      connection_->Describe(), " failed: ", status.message(), "; its offset was not committed and ",
+      "the message is delivered again to the next consumer of the group; check that the topic "
+      "exists and accepts writes");
+  logger_->error("{}: {}", log_prefix_, text);
+  End(grpc::Status(grpc::StatusCode::UNAVAILABLE, text));
+}
+
+void ConsumeSession::WaitForDeadLetters(Clock::time_point deadline) {
+  while (!dead_letters_.empty()) {
+    MarkProgress();
+    std::vector<std::pair<uint64_t, absl::Status>> results;
+    {
+      std::unique_lock<std::mutex> lock(inbox_mu_);
+      if (!inbox_cv_.wait_until(lock, deadline, [this] { return !inbox_dead_letter_results_.empty(); })) {
+        break;
+      }
+      results.swap(inbox_dead_letter_results_);
+    }
+    for (const auto& [id, status] : results) ApplyDeadLetterResult(id, status);
+  }
+  if (!dead_letters_.empty()) {
+    logger_->warn("{}: {} dead-letter writes were not acknowledged before the stream ended; their "
+                  "offsets were not committed",
+                  log_prefix_, dead_letters_.size());
   }
 }
 
@@ -441,8 +651,9 @@ void ConsumeSession::HandleFetched(std::shared_ptr<const kafka::Message> message
                    kafka::ToString(message->partition, message->offset));
     return;
   }
-  if (draining_ || !backlog_.empty() || WindowFull()) {
-    backlog_.push_back(std::move(message));
+  if (draining_ || backlog_by_partition_.count(message->partition) > 0 || WindowFull() ||
+      PartitionFull(message->partition)) {
+    PushBacklog(std::move(message));
     return;
   }
   Deliver(std::move(message));
@@ -560,54 +771,119 @@ void ConsumeSession::DeliverDueRetries() {
   }
 }
 
+void ConsumeSession::PushBacklog(std::shared_ptr<const kafka::Message> message) {
+  backlog_bytes_ += MessageBytes(*message);
+  ++backlog_by_partition_[message->partition];
+  backlog_.push_back(std::move(message));
+}
+
+void ConsumeSession::RemoveFromBacklogCounts(const kafka::Message& message) {
+  backlog_bytes_ -= std::min(backlog_bytes_, MessageBytes(message));
+  auto found = backlog_by_partition_.find(message.partition);
+  if (found != backlog_by_partition_.end() && --found->second == 0) backlog_by_partition_.erase(found);
+}
+
 void ConsumeSession::DeliverBacklog() {
-  while (!draining_ && !backlog_.empty() && !WindowFull()) {
-    std::shared_ptr<const kafka::Message> message = std::move(backlog_.front());
-    backlog_.pop_front();
+  if (draining_) return;
+  if (settings_.max_in_flight_per_partition == 0) {
+    while (!backlog_.empty() && !WindowFull()) {
+      std::shared_ptr<const kafka::Message> message = std::move(backlog_.front());
+      backlog_.pop_front();
+      RemoveFromBacklogCounts(*message);
+      Deliver(std::move(message));
+    }
+    return;
+  }
+  // With a bound per partition, a full partition's messages wait while
+  // later ones of other partitions go out. Once one message of a partition
+  // waits, the rest of that partition waits behind it.
+  std::set<kafka::TopicPartition> blocked;
+  for (auto it = backlog_.begin(); it != backlog_.end() && !WindowFull();) {
+    const kafka::TopicPartition& partition = (*it)->partition;
+    if (blocked.count(partition) > 0 || PartitionFull(partition)) {
+      blocked.insert(partition);
+      ++it;
+      continue;
+    }
+    std::shared_ptr<const kafka::Message> message = std::move(*it);
+    it = backlog_.erase(it);
+    RemoveFromBacklogCounts(*message);
     Deliver(std::move(message));
   }
 }
 
-bool ConsumeSession::WindowFull() const {
-  // A message waiting for its retry still counts toward the window.
-  return in_flight_.size() + retries_.size() >= settings_.max_in_flight;
+size_t ConsumeSession::Unacked() const {
+  // A message waiting for its retry or for its dead-letter write still
+  // counts.
+  return in_flight_.size() + retries_.size() + dead_letters_.size();
+}
+
+bool ConsumeSession::WindowFull() const { return Unacked() >= settings_.max_in_flight; }
+
+bool ConsumeSession::PartitionFull(const kafka::TopicPartition& partition) const {
+  return settings_.max_in_flight_per_partition != 0 &&
+         tracker_.Unresolved(partition) >= settings_.max_in_flight_per_partition;
+}
+
+bool ConsumeSession::HoldPartition(const kafka::TopicPartition& partition, bool paused) const {
+  if (settings_.max_in_flight_per_partition == 0) return false;
+  auto found = backlog_by_partition_.find(partition);
+  const size_t waiting = found == backlog_by_partition_.end() ? 0 : found->second;
+  const size_t bound = std::max<size_t>(settings_.max_in_flight_per_partition, kPartitionBacklogMessages);
+  if (paused) return waiting > bound / 2;
+  return waiting >= bound && PartitionFull(partition);
 }
 
 void ConsumeSession::UpdatePause() {
   // Poll keeps running while paused: rebalances and max.poll.interval.ms
-  // depend on it.
-  if (draining_ || WindowFull()) {
-    std::vector<kafka::TopicPartition> to_pause;
-    for (const kafka::TopicPartition& partition : assigned_) {
-      if (paused_.count(partition) == 0) to_pause.push_back(partition);
-    }
-    if (to_pause.empty()) return;
+  // depend on it. The backlog absorbs what arrives while the window is
+  // full, so an ack is served from it at once; fetching pauses only when
+  // the backlog reaches its bound, and resumes once it is down to half.
+  // librdkafka drops what it prefetched for a paused partition and fetches
+  // it again after the resume.
+  const bool backlog_full = backlog_.size() >= settings_.backlog_max_messages ||
+                            backlog_bytes_ >= settings_.backlog_max_bytes;
+  const bool backlog_low = backlog_.size() <= settings_.backlog_max_messages / 2 &&
+                           backlog_bytes_ <= settings_.backlog_max_bytes / 2;
+  if (backlog_full) backlog_holding_ = true;
+  if (backlog_low) backlog_holding_ = false;
+  const bool hold_all = draining_ || backlog_holding_;
+
+  std::vector<kafka::TopicPartition> to_pause;
+  std::vector<kafka::TopicPartition> to_resume;
+  for (const kafka::TopicPartition& partition : assigned_) {
+    const bool paused = paused_.count(partition) > 0;
+    const bool hold = hold_all || HoldPartition(partition, paused);
+    if (hold && !paused) to_pause.push_back(partition);
+    if (!hold && paused) to_resume.push_back(partition);
+  }
+  if (!to_pause.empty()) {
     absl::Status status = consumer_->Pause(to_pause);
-    if (!status.ok()) {
+    if (status.ok()) {
+      paused_.insert(to_pause.begin(), to_pause.end());
+      logger_->debug("{}: paused {} ({} unacked, max_in_flight {}, {} fetched messages waiting{})",
+                     log_prefix_, kafka::ToString(to_pause), Unacked(), settings_.max_in_flight,
+                     backlog_.size(), draining_ ? ", draining" : "");
+    } else {
       logger_->warn("{}: {}", log_prefix_, std::string(status.message()));
-      return;
     }
-    paused_.insert(to_pause.begin(), to_pause.end());
-    logger_->debug("{}: paused {} ({} unacked, max_in_flight {}{})", log_prefix_,
-                   kafka::ToString(to_pause), in_flight_.size() + retries_.size(),
-                   settings_.max_in_flight, draining_ ? ", draining" : "");
-    return;
   }
-  if (paused_.empty()) return;
-  std::vector<kafka::TopicPartition> to_resume(paused_.begin(), paused_.end());
-  absl::Status status = consumer_->Resume(to_resume);
-  if (!status.ok()) {
-    logger_->warn("{}: {}", log_prefix_, std::string(status.message()));
-    return;
+  if (!to_resume.empty()) {
+    // Only partitions this session paused are resumed.
+    absl::Status status = consumer_->Resume(to_resume);
+    if (status.ok()) {
+      for (const kafka::TopicPartition& partition : to_resume) paused_.erase(partition);
+      logger_->debug("{}: resumed {}", log_prefix_, kafka::ToString(to_resume));
+    } else {
+      logger_->warn("{}: {}", log_prefix_, std::string(status.message()));
+    }
   }
-  paused_.clear();
-  logger_->debug("{}: resumed {}", log_prefix_, kafka::ToString(to_resume));
 }
 
 void ConsumeSession::StartDraining() {
   draining_ = true;
   drain_deadline_ = Clock::now() + settings_.drain_timeout;
-  const size_t unacked = in_flight_.size() + retries_.size();
+  const size_t unacked = Unacked();
   logger_->info("{}: draining: no more deliveries; waiting up to {} s for the job to ack {} "
                 "unacked deliveries and close the stream",
                 log_prefix_, settings_.drain_timeout.count(), unacked);
@@ -673,11 +949,14 @@ void ConsumeSession::RevokePartitions(const std::vector<kafka::TopicPartition>& 
   // its work is committed before the partitions move to another member.
   if (!lost && !ending_) WaitForAcks(revoking);
 
-  backlog_.erase(std::remove_if(backlog_.begin(), backlog_.end(),
-                                [&](const std::shared_ptr<const kafka::Message>& message) {
-                                  return revoking.count(message->partition) > 0;
-                                }),
-                 backlog_.end());
+  for (auto it = backlog_.begin(); it != backlog_.end();) {
+    if (revoking.count((*it)->partition) > 0) {
+      RemoveFromBacklogCounts(**it);
+      it = backlog_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 
   std::vector<kafka::TopicPartitionOffset> committed;
   if (!lost) committed = CommitSync(&partitions);
@@ -696,6 +975,14 @@ void ConsumeSession::RevokePartitions(const std::vector<kafka::TopicPartition>& 
   for (auto it = retries_.begin(); it != retries_.end();) {
     if (revoking.count(it->second.message->partition) > 0) {
       it = retries_.erase(it);
+      ++abandoned;
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = dead_letters_.begin(); it != dead_letters_.end();) {
+    if (revoking.count(it->second.entry.message->partition) > 0) {
+      it = dead_letters_.erase(it);
       ++abandoned;
     } else {
       ++it;
@@ -738,6 +1025,9 @@ size_t ConsumeSession::InFlightIn(const std::set<kafka::TopicPartition>& partiti
   for (const auto& [id, entry] : in_flight_) {
     if (partitions.count(entry.message->partition) > 0) ++count;
   }
+  for (const auto& [id, pending] : dead_letters_) {
+    if (partitions.count(pending.entry.message->partition) > 0) ++count;
+  }
   return count;
 }
 
@@ -746,6 +1036,7 @@ void ConsumeSession::WaitForAcks(const std::set<kafka::TopicPartition>& partitio
       settings_.revoke_wait, std::chrono::duration_cast<std::chrono::milliseconds>(settings_.drain_timeout));
   const auto deadline = Clock::now() + wait;
   while (!end_status_ && InFlightIn(partitions) > 0) {
+    MarkProgress();
     bool has_work = false;
     {
       std::unique_lock<std::mutex> lock(inbox_mu_);
@@ -866,7 +1157,8 @@ std::string ConsumeSession::Summary() const {
   return absl::StrCat(logging::FormatSummary(processed_, job_errors_, Clock::now() - started_),
                       " (delivered ", delivered_, ", redelivered ", redelivered_, ", dropped acks ",
                       dropped_acks_, ", skipped duplicates ", skipped_duplicates_,
-                      ", commit failures ", commit_failures_, ")");
+                      ", commit failures ", commit_failures_, ", dead-lettered ", dead_lettered_,
+                      ")");
 }
 
 void ConsumeSession::MaybeLogSummary() {

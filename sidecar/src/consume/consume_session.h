@@ -2,6 +2,7 @@
 // commits, rebalances and the stream's end.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include "connections/connection.h"
 #include "consume/commit_tracker.h"
 #include "consume/consume_log.h"
+#include "consume/dead_letter.h"
 #include "consume/subscription.h"
 #include "kafka/client_factory.h"
 #include "kafka/consumer.h"
@@ -50,6 +52,9 @@ class StreamOutput {
 // - gRPC reaction threads and the shutdown coordinator only call the inbox
 //   methods (OnAcks ... ForceClose). They queue the request under inbox_mu_
 //   and wake the poll thread; they never block on Kafka.
+// - The dead-letter producer's delivery callbacks queue their results in
+//   the inbox the same way, through DeadLetterMailbox.
+// - Any thread may call LoopStall.
 class ConsumeSession {
  public:
   // Called on the poll thread once the final commit and the consumer close
@@ -57,10 +62,12 @@ class ConsumeSession {
   // were never resolved (in flight or waiting for a retry).
   using ClosedCallback = std::function<void(uint64_t abandoned)>;
 
-  // `output` must outlive the session.
+  // `output` must outlive the session. `dead_letters` is required when
+  // settings.dead_letter_topic is set.
   ConsumeSession(SessionSettings settings, std::shared_ptr<const Connection> connection,
                  std::shared_ptr<kafka::ClientFactory> factory, StreamOutput* output,
-                 ClosedCallback on_closed);
+                 ClosedCallback on_closed,
+                 std::shared_ptr<DeadLetterProducer> dead_letters = nullptr);
 
   // Ends the stream if it is still open (as ForceClose does) and joins the
   // poll thread. When the stream already ended, as it has when the reactor
@@ -87,10 +94,28 @@ class ConsumeSession {
   // Ends the stream with UNAVAILABLE after committing what was acked.
   void ForceClose();
 
+  // How long the poll thread has been in its current loop iteration, or in
+  // the current step of opening or ending the stream. Returns nullopt before
+  // Start and after the stream ended. Thread-safe.
+  std::optional<std::chrono::steady_clock::duration> LoopStall(
+      std::chrono::steady_clock::time_point now) const;
+
  private:
   struct InFlight {
     std::shared_ptr<const kafka::Message> message;
     uint32_t attempt = 1;
+  };
+  // A message the error policy gave up on, while its dead-letter write
+  // waits for the broker's acknowledgement.
+  struct PendingDeadLetter {
+    InFlight entry;
+    std::string error;
+  };
+  // Shared with the dead-letter delivery callbacks, which may run after the
+  // session ended. `session` is cleared under `mu` when the stream ends.
+  struct DeadLetterMailbox {
+    std::mutex mu;
+    ConsumeSession* session = nullptr;
   };
 
   // Poll thread.
@@ -104,7 +129,14 @@ class ConsumeSession {
   bool InboxHasWorkLocked() const;
   bool ProcessAck(const v1::Ack& ack);
   bool HandleJobError(InFlight entry, uint64_t delivery_id, const std::string& error);
+  void WarnJobError(spdlog::level::level_enum level, const std::string& text);
   void Resolve(const InFlight& entry);
+
+  bool SendToDeadLetter(InFlight entry, const std::string& error);
+  void OnDeadLetterResult(uint64_t id, const absl::Status& status);
+  void ApplyDeadLetterResult(uint64_t id, const absl::Status& status);
+  void WaitForDeadLetters(std::chrono::steady_clock::time_point deadline);
+  void MarkProgress();
 
   void PollOnce();
   void HandleFetched(std::shared_ptr<const kafka::Message> message);
@@ -113,7 +145,12 @@ class ConsumeSession {
   void SendDelivery(std::shared_ptr<const kafka::Message> message, uint32_t attempt);
   void DeliverDueRetries();
   void DeliverBacklog();
+  void PushBacklog(std::shared_ptr<const kafka::Message> message);
+  void RemoveFromBacklogCounts(const kafka::Message& message);
+  size_t Unacked() const;
   bool WindowFull() const;
+  bool PartitionFull(const kafka::TopicPartition& partition) const;
+  bool HoldPartition(const kafka::TopicPartition& partition, bool paused) const;
   void UpdatePause();
   void StartDraining();
   std::chrono::milliseconds NextPollTimeout() const;
@@ -143,6 +180,8 @@ class ConsumeSession {
   const SessionSettings settings_;
   const std::shared_ptr<const Connection> connection_;
   const std::shared_ptr<kafka::ClientFactory> factory_;
+  const std::shared_ptr<DeadLetterProducer> dead_letter_producer_;
+  const std::shared_ptr<DeadLetterMailbox> dead_letter_mailbox_;
   StreamOutput* const output_;
   const ClosedCallback on_closed_;
   const std::string log_prefix_;  // "stream 7 group \"orders\""
@@ -157,6 +196,7 @@ class ConsumeSession {
   bool inbox_drain_ = false;
   bool inbox_force_ = false;
   std::optional<grpc::Status> inbox_end_;
+  std::vector<std::pair<uint64_t, absl::Status>> inbox_dead_letter_results_;
   // The consumer to wake, while it exists. Set and cleared by the poll
   // thread under inbox_mu_, so Wakeup never reaches a destroyed consumer.
   kafka::Consumer* wakeup_target_ = nullptr;
@@ -169,9 +209,17 @@ class ConsumeSession {
   // offset unresolved in the tracker, so the partition's commit stays
   // behind it.
   std::multimap<std::chrono::steady_clock::time_point, InFlight> retries_;
+  // Dead-letter writes waiting for the broker, by write id. Each keeps its
+  // offset unresolved in the tracker until the broker acknowledged it.
+  std::map<uint64_t, PendingDeadLetter> dead_letters_;
+  uint64_t last_dead_letter_id_ = 0;
   // Messages fetched while the window was full or draining, in fetch order,
   // which keeps each partition's order. Delivered before newer ones.
   std::deque<std::shared_ptr<const kafka::Message>> backlog_;
+  size_t backlog_bytes_ = 0;
+  std::map<kafka::TopicPartition, size_t> backlog_by_partition_;
+  // Set while the backlog is above half of its bound after reaching it.
+  bool backlog_holding_ = false;
   std::set<kafka::TopicPartition> assigned_;
   std::set<kafka::TopicPartition> paused_;  // paused by this session
   uint64_t last_delivery_id_ = 0;
@@ -196,6 +244,13 @@ class ConsumeSession {
   uint64_t dropped_acks_ = 0;
   uint64_t skipped_duplicates_ = 0;
   uint64_t commit_failures_ = 0;
+  uint64_t dead_lettered_ = 0;
+  uint64_t job_error_warnings_ = 0;  // job errors logged at warning or above
+
+  // Steady-clock time in nanoseconds at which the poll thread last made
+  // progress; 0 before Start and after the stream ended. Written by the poll
+  // thread, read by LoopStall on any thread.
+  std::atomic<int64_t> progress_ns_{0};
 
   std::thread thread_;
 };

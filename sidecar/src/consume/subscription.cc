@@ -119,14 +119,28 @@ absl::StatusOr<SessionSettings> ParseSubscribe(const v1::Subscribe& subscribe,
   }
 
   if (!subscribe.dead_letter_topic().empty()) {
-    return absl::UnimplementedError(
-        absl::StrCat("subscribe.dead_letter_topic (\"", subscribe.dead_letter_topic(),
-                     "\") is not supported by this sidecar; leave it empty"));
+    const std::string& topic = subscribe.dead_letter_topic();
+    if (settings.on_error == v1::ON_ERROR_STOP) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "subscribe.dead_letter_topic (\"", topic,
+          "\") is set with ON_ERROR_STOP, which never gives up on a message; leave it empty or use "
+          "ON_ERROR_CONTINUE or ON_ERROR_RETRY"));
+    }
+    if (std::find(settings.topics.begin(), settings.topics.end(), topic) != settings.topics.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "subscribe.dead_letter_topic (\"", topic,
+          "\") is one of subscribe.topics, so dead letters would be consumed again; choose another "
+          "topic"));
+    }
+    settings.dead_letter_topic = topic;
   }
 
   settings.max_in_flight =
       std::max<uint32_t>(1, subscribe.max_in_flight() != 0 ? subscribe.max_in_flight()
                                                            : defaults.max_in_flight);
+  settings.max_in_flight_per_partition = defaults.max_in_flight_per_partition;
+  settings.backlog_max_messages = std::max<size_t>(1, defaults.backlog_max_messages);
+  settings.backlog_max_bytes = std::max<size_t>(1, defaults.backlog_max_bytes);
   settings.drain_timeout = std::chrono::seconds(subscribe.shutdown_drain_timeout_s() != 0
                                                     ? subscribe.shutdown_drain_timeout_s()
                                                     : defaults.shutdown_drain_timeout_s);

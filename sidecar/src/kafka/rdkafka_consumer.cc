@@ -104,6 +104,10 @@ std::map<std::string, std::string> ConsumerProperties(const Connection& connecti
                                                       const ConsumerOptions& options) {
   std::map<std::string, std::string> properties = connection.properties;
   properties.emplace("partition.assignment.strategy", options.partition_assignment_strategy);
+  // librdkafka prefetches up to 64 MiB per partition by default (2.0.2).
+  // The session keeps its own bounded backlog, so a smaller prefetch bounds
+  // memory when the job stops acking. A connection property may raise it.
+  properties.emplace("queued.max.messages.kbytes", "8192");
   properties["group.id"] = options.group_id;
   // Offsets are committed explicitly, and only for acked messages.
   properties["enable.auto.commit"] = "false";

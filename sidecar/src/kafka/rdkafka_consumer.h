@@ -38,7 +38,8 @@ using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
 // connection property cannot override (group.id, enable.auto.commit=false,
 // enable.auto.offset.store=false, auto.offset.reset,
 // enable.partition.eof=false). partition.assignment.strategy comes from
-// `options` unless the connection sets it.
+// `options`, and queued.max.messages.kbytes is 8192, unless the connection
+// sets them.
 std::map<std::string, std::string> ConsumerProperties(const Connection& connection,
                                                       const ConsumerOptions& options);
 

@@ -210,14 +210,18 @@ class ConsumeHarness {
 
   // Streams use `factory` and `connection` as the default connection; a
   // null factory selects FakeClientFactory.
+  // `dead_letters` may be null: subscribes with dead_letter_topic are then
+  // rejected.
   ConsumeHarness(Connection connection, std::shared_ptr<kafka::ClientFactory> factory,
-                 ConsumeDefaults defaults = {})
+                 ConsumeDefaults defaults = {},
+                 std::shared_ptr<DeadLetterProducer> dead_letters = nullptr)
       : connections_(std::move(connection)),
         kafka_(std::make_shared<FakeKafka>()),
         streams_(MakeConsumeStreams(connections_,
                                     defaults,
                                     factory ? std::move(factory)
-                                            : std::make_shared<FakeClientFactory>(kafka_))),
+                                            : std::make_shared<FakeClientFactory>(kafka_),
+                                    std::move(dead_letters))),
         service_(streams_.get()) {
     char pattern[] = "/tmp/consume-test-XXXXXX";
     const char* dir = mkdtemp(pattern);

@@ -103,7 +103,10 @@ TEST(ConsumeStream, DeliversFieldsAndCommitsAtClose) {
 }
 
 TEST(ConsumeStream, WindowBoundsDeliveryAndPausesPartition) {
-  ConsumeHarness harness;
+  // Fetching pauses once 3 messages are in flight and 4 wait in the backlog.
+  ConsumeDefaults defaults;
+  defaults.backlog_max_messages = 4;
+  ConsumeHarness harness(FakeConnection(), nullptr, defaults);
   harness.kafka().Produce("orders", 0, 10);
   v1::Subscribe subscribe = OrdersSubscription();
   subscribe.set_max_in_flight(3);

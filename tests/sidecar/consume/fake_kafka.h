@@ -91,6 +91,14 @@ class FakeKafka {
     cv_.notify_all();
   }
 
+  // While blocked, Poll waits without returning, whatever its timeout and
+  // Wakeup say, as a consumer stuck inside librdkafka would.
+  void BlockPoll(bool block) {
+    std::lock_guard<std::mutex> lock(mu_);
+    block_poll_ = block;
+    cv_.notify_all();
+  }
+
   void FailNextAsyncCommits(int count) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_async_commits_ = count;
@@ -117,6 +125,7 @@ class FakeKafka {
     size_t fetched = 0;  // messages returned by Poll
     int backwards_commits = 0;
     int assignment_calls = 0;
+    int pause_calls = 0;
   };
 
   // Waits until `predicate(state)` holds, up to `timeout`.
@@ -197,6 +206,7 @@ class FakeKafka {
   bool ignore_pause_ = false;
   bool hold_commit_results_ = false;
   bool woken_ = false;
+  bool block_poll_ = false;
   int fail_async_commits_ = 0;
   absl::Status create_error_;
 };
@@ -215,6 +225,7 @@ class FakeConsumer final : public kafka::Consumer {
 
   kafka::PollResult Poll(std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> lock(kafka_->mu_);
+    kafka_->cv_.wait(lock, [this] { return !kafka_->block_poll_; });
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
       if (!kafka_->rebalances_.empty()) {
@@ -264,6 +275,7 @@ class FakeConsumer final : public kafka::Consumer {
 
   absl::Status Pause(const std::vector<kafka::TopicPartition>& partitions) override {
     std::lock_guard<std::mutex> lock(kafka_->mu_);
+    ++kafka_->state_.pause_calls;
     kafka_->state_.paused.insert(partitions.begin(), partitions.end());
     kafka_->cv_.notify_all();
     return absl::OkStatus();

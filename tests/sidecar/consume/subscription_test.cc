@@ -97,8 +97,15 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"PeriodicWithoutInterval",
                     [](v1::Subscribe& s) { s.set_commit_strategy(v1::COMMIT_STRATEGY_PERIODIC); },
                     absl::StatusCode::kInvalidArgument, "subscribe.commit_interval_ms is 0"},
-        InvalidCase{"DeadLetterTopic", [](v1::Subscribe& s) { s.set_dead_letter_topic("orders.dlq"); },
-                    absl::StatusCode::kUnimplemented, "subscribe.dead_letter_topic (\"orders.dlq\")"}),
+        InvalidCase{"DeadLetterTopicWithStop",
+                    [](v1::Subscribe& s) {
+                      s.set_on_error(v1::ON_ERROR_STOP);
+                      s.set_dead_letter_topic("orders.dlq");
+                    },
+                    absl::StatusCode::kInvalidArgument, "subscribe.dead_letter_topic (\"orders.dlq\") is set with ON_ERROR_STOP"},
+        InvalidCase{"DeadLetterTopicIsSubscribed",
+                    [](v1::Subscribe& s) { s.set_dead_letter_topic(s.topics(0)); },
+                    absl::StatusCode::kInvalidArgument, "is one of subscribe.topics"}),
     [](const testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
 
 TEST(RetryBackoff, LastElementRepeats) {

@@ -110,6 +110,16 @@ TEST(ConsumerProperties, DefaultsToEagerAssignment) {
   EXPECT_EQ(properties["partition.assignment.strategy"], "range,roundrobin");
 }
 
+TEST(ConsumerProperties, LimitsPrefetchUnlessConnectionSetsIt) {
+  Connection connection;
+  std::map<std::string, std::string> properties = ConsumerProperties(connection, ConsumerOptions{});
+  EXPECT_EQ(properties["queued.max.messages.kbytes"], "8192");
+
+  connection.properties = {{"queued.max.messages.kbytes", "65536"}};
+  properties = ConsumerProperties(connection, ConsumerOptions{});
+  EXPECT_EQ(properties["queued.max.messages.kbytes"], "65536") << "a connection may raise the prefetch";
+}
+
 TEST(ClassifyConsumerError, SortsCodesByReaction) {
   EXPECT_EQ(ClassifyConsumerError(RD_KAFKA_RESP_ERR__FATAL), ConsumerErrorKind::kFatal);
   EXPECT_EQ(ClassifyConsumerError(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART), ConsumerErrorKind::kTopicNotFound);
