@@ -53,6 +53,9 @@ def test_trace_logs_and_configuration_dump_redact_every_secret(
             secure_broker["ca"],
             "--kafka-property",
             f"sasl.oauthbearer.config=principal={extra_secret}",
+            # librdkafka's own debug output, including its configuration dump.
+            "--kafka-property",
+            "debug=conf,generic,broker,protocol,metadata",
         ],
     )
     connected = run_mod(
@@ -64,6 +67,7 @@ def test_trace_logs_and_configuration_dump_redact_every_secret(
             "ssl_ca_location": secure_broker["ca"],
             "ssl_cert_location": secure_broker["client_cert"],
             "ssl_key_location": secure_broker["client_encrypted_key"],
+            "additional_config": {"debug": "conf,generic,broker,protocol"},
             "ssl_key_password_file": str(
                 write_secret(tmp_path, "key-password", secure_broker["key_password"])
             ),
@@ -73,6 +77,7 @@ def test_trace_logs_and_configuration_dump_redact_every_secret(
     log = sidecar.stderr()
     assert "sasl_password=<redacted>" in log
     assert "sasl.oauthbearer.config=<redacted>" in log
+    assert "CONF: [thrd:app]:" in log, "librdkafka's configuration dump is missing"
     assert "\tTRACE\t" in log or "\tDEBUG\t" in log, (
         "the sidecar did not log at trace or debug level"
     )
