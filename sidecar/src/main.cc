@@ -16,10 +16,12 @@
 #include "config/sidecar_config.h"
 #include "connections/registry.h"
 #include "consume/consume_streams.h"
+#include "consume/liveness.h"
 #include "kafka/admin.h"
 #include "kafka/client_factory.h"
 #include "kafka/rdkafka_handles.h"
 #include "logging/logging.h"
+#include "produce/dead_letter_producer.h"
 #include "produce/producer.h"
 #include "server/grpc_server.h"
 #include "server/sidecar_service.h"
@@ -60,13 +62,16 @@ int Run(const std::vector<std::string>& args) {
             metadata->brokers.size(), metadata->topics.size(), metadata->controller_id);
 
   ConnectionRegistry connections(default_connection);
+  // Created before the streams, which write dead letters through it.
+  produce::ProducerPool producers(connections, settings.log_summary_interval);
   ConsumeDefaults consume_defaults;
   consume_defaults.max_in_flight = settings.max_in_flight;
+  consume_defaults.max_in_flight_per_partition = settings.max_in_flight_per_partition;
   consume_defaults.shutdown_drain_timeout_s = settings.shutdown_drain_timeout_s;
   consume_defaults.log_summary_interval = settings.log_summary_interval;
   std::unique_ptr<ConsumeStreams> streams =
-      MakeConsumeStreams(connections, consume_defaults, kafka::MakeRdKafkaClientFactory());
-  produce::ProducerPool producers(connections, settings.log_summary_interval);
+      MakeConsumeStreams(connections, consume_defaults, kafka::MakeRdKafkaClientFactory(),
+                         std::make_shared<produce::PoolDeadLetterProducer>(producers));
   // Connect tests a job's connection before registering it, so refusing the
   // test refuses the connection; the default connection (id "") stays usable.
   server::ConnectionTester tester = kafka::TestConnection;
@@ -106,6 +111,9 @@ int Run(const std::vector<std::string>& args) {
               tcp);
   }
   (*server)->SetServing(true);
+  auto liveness = std::make_unique<LivenessMonitor>(
+      *streams, std::chrono::seconds(settings.liveness_stall_s), std::chrono::seconds(1),
+      [&server](bool serving) { (*server)->SetServiceServing(kLivenessServiceName, serving); });
   log->info("serving on {}", absl::StrJoin((*server)->addresses(), ", "));
 
   const int signal = (*signals)->Wait();
@@ -125,8 +133,10 @@ int Run(const std::vector<std::string>& args) {
   options.drain_timeout = std::chrono::seconds(settings.shutdown_drain_timeout_s);
   const shutdown::ShutdownResult result = shutdown::RunShutdown(signal, steps, options);
 
-  // Teardown in reverse order of use: the server waits for its calls, then
-  // the producers purge what the flush left, then the streams go.
+  // Teardown in reverse order of use: the liveness checks stop, the server
+  // waits for its calls, then the producers purge what the flush left, then
+  // the streams go.
+  liveness.reset();
   server->reset();
   producers.Close();
   streams.reset();

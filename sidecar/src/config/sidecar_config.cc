@@ -102,6 +102,15 @@ const std::vector<Setting>& Settings() {
       {"max_in_flight", "--max-in-flight", "SIDECAR_MAX_IN_FLIGHT", nullptr, "COUNT", "1000",
        "Default maximum of delivered, unacked messages per Consume stream (1 to 100000).", Kind::kNumber, 1,
        100000},
+      {"max_in_flight_per_partition", "--max-in-flight-per-partition", "SIDECAR_MAX_IN_FLIGHT_PER_PARTITION",
+       nullptr, "COUNT", "0",
+       "Maximum of delivered, unacked messages per partition of a Consume stream; 0 for no bound beyond "
+       "max_in_flight (0 to 100000).",
+       Kind::kNumber, 0, 100000},
+      {"liveness_stall_s", "--liveness-stall-s", "SIDECAR_LIVENESS_STALL_S", nullptr, "SECONDS", "30",
+       "The gRPC health service kafkasidecar.v1.Liveness turns NOT_SERVING when a Consume stream's poll "
+       "loop has not completed an iteration for this many seconds (1 to 3600).",
+       Kind::kNumber, 1, 3600},
       {"connect_timeout_ms", "--connect-timeout-ms", "SIDECAR_CONNECT_TIMEOUT_MS", nullptr, "MILLISECONDS",
        "10000", "Time in milliseconds a connection test may take (100 to 300000).", Kind::kNumber, 100, 300000},
       {"log_level", "--log-level", "SIDECAR_LOG_LEVEL", nullptr, "LEVEL", "info",
@@ -422,6 +431,8 @@ absl::Status Assign(SidecarConfig& config, const Setting& setting, const std::st
     if (!number.ok()) return number.status();
     if (key == "shutdown_drain_timeout_s") config.shutdown_drain_timeout_s = static_cast<uint32_t>(*number);
     else if (key == "max_in_flight") config.max_in_flight = static_cast<uint32_t>(*number);
+    else if (key == "max_in_flight_per_partition") config.max_in_flight_per_partition = static_cast<uint32_t>(*number);
+    else if (key == "liveness_stall_s") config.liveness_stall_s = static_cast<uint32_t>(*number);
     else if (key == "connect_timeout_ms") config.connect_timeout_ms = static_cast<uint32_t>(*number);
     else if (key == "log_summary_interval") config.log_summary_interval = *number;
   }

@@ -42,6 +42,11 @@ struct SidecarConfig {
   // Default limit of delivered, unacked messages per Consume stream.
   uint32_t max_in_flight = 1000;
   // Limit of delivered, unacked messages per partition of a stream; 0: none.
+  uint32_t max_in_flight_per_partition = 0;
+  // A poll loop stalled this long turns the liveness health service
+  // NOT_SERVING, in seconds.
+  uint32_t liveness_stall_s = 30;
+  // Limit of delivered, unacked messages per partition of a stream; 0: none.
   // NOT_SERVING, in seconds.
   // Bound of connection tests (metadata requests), in milliseconds.
   uint32_t connect_timeout_ms = 10000;

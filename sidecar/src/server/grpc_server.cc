@@ -201,8 +201,15 @@ GrpcServer::~GrpcServer() {
 void GrpcServer::SetServing(bool serving) {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
-  health->SetServingStatus(serving);  // every service, "" included
+  // Only these two: the liveness service name has its own status.
+  health->SetServingStatus("", serving);
   health->SetServingStatus(kServiceName, serving);
+}
+
+void GrpcServer::SetServiceServing(const std::string& service, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(service, serving);
 }
 
 void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {

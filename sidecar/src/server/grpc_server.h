@@ -48,6 +48,8 @@ class GrpcServer {
 
   // Sets the health status of "" and kServiceName.
   void SetServing(bool serving);
+  // Sets the health status of one service name, such as the liveness one.
+  void SetServiceServing(const std::string& service, bool serving);
 
   // Stops accepting calls, waits for running calls until `deadline`, then
   // cancels them. Safe to call twice.
