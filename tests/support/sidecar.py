@@ -21,7 +21,13 @@ from typing import Self
 
 from . import REPO_ROOT, wait_until
 
-SIDECAR_EXECUTABLE = REPO_ROOT / "build" / "sidecar" / "kafka-sidecar"
+# SIDECAR_EXECUTABLE selects another build of the sidecar, e.g. one from a
+# second build directory.
+SIDECAR_EXECUTABLE = Path(
+    os.environ.get(
+        "SIDECAR_EXECUTABLE", REPO_ROOT / "build" / "sidecar" / "kafka-sidecar"
+    )
+)
 
 # The sidecar logs this word at info level once it accepts calls.
 _SERVING = re.compile(r"\bserving\b", re.IGNORECASE)
