@@ -66,12 +66,12 @@ def format_row(number: int, result: ScenarioResult) -> str:
         result.status,
         f"{result.seconds:.0f}s",
     )
-    return "  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, COLUMNS, strict=True))
+    return "  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, COLUMNS, strict=True)).rstrip()
 
 
 def format_table(rows: list[tuple[int, ScenarioResult]]) -> str:
     """The matrix with a header, one line per scenario, then each row's detail."""
-    header = "  ".join(name.ljust(width) for name, width in COLUMNS)
+    header = "  ".join(name.ljust(width) for name, width in COLUMNS).rstrip()
     lines = [header, "-" * len(header)]
     lines += [format_row(number, result) for number, result in rows]
     lines.append("")

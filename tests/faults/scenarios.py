@@ -1,8 +1,8 @@
 """The fault scenarios: each one injects a fault and checks at-least-once delivery.
 
-Every scenario fills a `ScenarioResult`: how many messages were produced,
-how many distinct ones were processed (acked with success), how many were
-lost and duplicated, the duplicate bound it allows and why, and whether the
+Every scenario fills a `ScenarioResult` with the counts of produced,
+processed (distinct ids acked with success), lost and duplicate messages.
+It also sets the duplicate bound it allows, with the reason, and whether the
 group's committed offsets reached the end offsets. Lost must be 0 and
 duplicates at most the bound.
 
@@ -23,8 +23,10 @@ Duplicate bounds. A message is processed twice only when it was processed
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from typing import Any
 
 import grpc
 from harness import SHORT_SESSION, FaultRun, ManagedJob, NotAvailableError, ScenarioResult
-from support import wait_until
+from support import REPO_ROOT, wait_until
 from support.broker import TestBroker
 
 from kafka_sidecar_client import SidecarClient
@@ -361,7 +363,7 @@ def reopen_redelivers(run: FaultRun, result: ScenarioResult, size: Size) -> None
             committed = run.kafka.committed_offsets(run.group, run.topic)
             available = sum(end[p] - (committed.get(p) or 0) for p in end)
             received: list[Any] = []
-            held: list[Any] = []
+            left_unacked: list[Any] = []
             # Read, acking as messages arrive except up to 3 random ones,
             # until every message the last stream left unacked arrived and
             # a round's worth was read, or all that is left after the
@@ -380,22 +382,22 @@ def reopen_redelivers(run: FaultRun, result: ScenarioResult, size: Size) -> None
                 received.extend(batch)
                 to_ack = []
                 for message in batch:
-                    if len(held) < 3 and run.random.random() < 0.05:
-                        held.append(message)
+                    if len(left_unacked) < 3 and run.random.random() < 0.05:
+                        left_unacked.append(message)
                     else:
                         to_ack.append(message)
                 run.record_processed(to_ack)
                 stream.send_acks(_acks(to_ack))
             _close(stream)
-            pending = {(m.partition, m.offset) for m in held}
+            pending = {(m.partition, m.offset) for m in left_unacked}
             # Acked messages past a partition's first unacked one stay
             # uncommitted and come again.
-            for partition in {m.partition for m in held}:
-                first_hole = min(m.offset for m in held if m.partition == partition)
+            for partition in {m.partition for m in left_unacked}:
+                first_hole = min(m.offset for m in left_unacked if m.partition == partition)
                 allowed += sum(
                     1
                     for m in received
-                    if m.partition == partition and m.offset > first_hole and m not in held
+                    if m.partition == partition and m.offset > first_hole and m not in left_unacked
                 )
     result.duplicate_bound = allowed
     result.detail = f"{rounds} streams, up to 3 random messages left unacked in each; bound = acks past a gap"
@@ -433,15 +435,15 @@ def rolling_restart(run: FaultRun, result: ScenarioResult, size: Size) -> None:
 
 
 def _assigned_partitions(job: ManagedJob) -> set[str]:
-    """Partitions the job's current stream holds, from its A and R records."""
-    held: set[str] = set()
+    """Partitions assigned to the job's current process, from its A and R records."""
+    assigned: set[str] = set()
     for record in job.records():
         names = {name for name in record.topic.split(",") if name}
         if record.kind == "A":
-            held |= names
+            assigned |= names
         elif record.kind == "R":
-            held -= names
-    return held
+            assigned -= names
+    return assigned
 
 
 def leave_reassigns_fast(run: FaultRun, result: ScenarioResult, size: Size) -> None:
@@ -672,11 +674,6 @@ def restart_broker(broker: TestBroker, timeout_s: float = 60.0) -> float:
     Returns:
         Seconds from the SIGTERM until the broker answered a metadata request.
     """
-    import os
-    import subprocess
-
-    from support import REPO_ROOT
-
     broker_dir = REPO_ROOT / ".cache" / "kafka-broker" / broker.name
     pid_file = broker_dir / "broker.pid"
     pid = int(pid_file.read_text().strip())
