@@ -75,7 +75,12 @@ class ScenarioResult:
 
 @dataclass(frozen=True)
 class Record:
-    """One record line of a job: a message it acked, or an assignment event."""
+    """One record line of a job: a message it acked, or an assignment event.
+
+    For an assignment (A) or revocation (R) line, `topic` contains the
+    comma-separated "topic/partition" names, `payload` the job's monotonic
+    time in seconds, and `partition` and `offset` are -1.
+    """
 
     kind: str
     topic: str
