@@ -3,8 +3,8 @@
 A `FaultRun` owns everything one scenario starts: sidecars on Unix sockets in
 a temporary directory, job processes (tests/faults/job.py) and their record
 files. It produces messages with unique payload ids through confluent-kafka,
-injects faults by PID, waits on conditions with deadlines, and at the end
-computes lost and duplicate messages from the record files and compares the
+injects faults by PID and waits on conditions with deadlines. At the end it
+counts lost and duplicate messages from the record files and compares the
 group's committed offsets with the topic's end offsets. `close()` ends every
 process it started, by PID, also after a failure.
 """

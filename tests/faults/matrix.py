@@ -93,8 +93,8 @@ def main(argv: list[str]) -> int:
         print("KAFKA_BOOTSTRAP_SERVERS is not set: run scripts/test-faults.sh", file=sys.stderr)
         return 2
     size = FULL if args.size == "full" else REDUCED
-    wanted = {item.strip() for item in args.only.split(",") if item.strip()}
-    selected = [s for s in SCENARIOS if not wanted or str(s.number) in wanted or s.name in wanted]
+    requested = {item.strip() for item in args.only.split(",") if item.strip()}
+    selected = [s for s in SCENARIOS if not requested or str(s.number) in requested or s.name in requested]
 
     rows: list[tuple[int, ScenarioResult]] = []
     for scenario in selected:

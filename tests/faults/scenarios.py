@@ -13,8 +13,8 @@ Duplicate bounds. A message is processed twice only when it was processed
   max_in_flight per kill.
 - Sidecar killed: the unacked window (max_in_flight) plus the acks received
   since the last completed commit. The sidecar keeps one asynchronous commit
-  outstanding, so the bound used is 2 x max_in_flight per kill; it is an
-  estimate that holds while a commit takes less time than the job needs to
+  outstanding, so the bound used is 2 x max_in_flight per kill. It is an
+  estimate, valid while a commit takes less time than the job needs to
   process one window.
 - Revoked partitions: acks that arrive after a revoke are dropped, so at most
   max_in_flight per member and rebalance; the sidecar waits up to 5 s for
@@ -672,7 +672,7 @@ def restart_broker(broker: TestBroker, timeout_s: float = 60.0) -> float:
     script's later `stop` uses.
 
     Returns:
-        Seconds from the SIGTERM until the broker answered a metadata request.
+        Seconds from the SIGTERM until the broker responded to a metadata request.
     """
     broker_dir = REPO_ROOT / ".cache" / "kafka-broker" / broker.name
     pid_file = broker_dir / "broker.pid"
