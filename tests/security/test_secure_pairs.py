@@ -16,6 +16,7 @@ from secure_cases import (
     CASES,
     FIRST_LIBRDKAFKA_WITH_KAFKA4_SCRAM,
     SCRAM_ADVICE,
+    SECRET_SOURCES,
     Case,
     librdkafka_version,
     round_trip,
@@ -40,7 +41,7 @@ def test_pair_works_as_sidecar_default_connection(
     tmp_path: Path,
 ) -> None:
     args, env = sidecar_configuration(
-        case.settings(secure_broker), tmp_path, CASES.index(case) % 3
+        case.settings(secure_broker), tmp_path, SECRET_SOURCES[case.id]
     )
     sidecar = secure_sidecar_factory(args=args, env=env, wait_serving=False)
     sidecar.wait_for_log(r"Starting kafka-sidecar")
