@@ -305,8 +305,11 @@ def consume_sidecar_stream(setup: ConsumeSetup, max_in_flight: int) -> RunResult
     )
 
 
-def consume_mod(setup: ConsumeSetup) -> RunResult:
-    """Consume through the kafka_consumer mod with a processor that only counts."""
+def consume_mod(setup: ConsumeSetup, max_in_flight: int | None) -> RunResult:
+    """Consume through the kafka_consumer mod with a processor that only counts.
+
+    ``max_in_flight`` None keeps the mod's default (500).
+    """
 
     def body(group: str, watcher: CommitWatcher, deadline: float) -> tuple[float, float]:
         connection = run_mod("kafka_connector", {"sidecar_address": setup.sidecar_address})
@@ -347,6 +350,7 @@ def consume_mod(setup: ConsumeSetup) -> RunResult:
                     "group_id": group,
                     "message_processor": process,
                     "controller": controller,
+                    **({} if max_in_flight is None else {"max_in_flight": max_in_flight}),
                 },
             )
         finally:
@@ -359,7 +363,8 @@ def consume_mod(setup: ConsumeSetup) -> RunResult:
             raise BenchError(f"processed {count} of {setup.messages} messages, not all committed")
         return times["first"], times["committed"]
 
-    return timed_consume(setup, "mod", "sidecar, kafka_consumer mod (max_in_flight 500)", body)
+    name = f"sidecar, kafka_consumer mod, max_in_flight {max_in_flight or '500 (default)'}"
+    return timed_consume(setup, f"mod{max_in_flight or ''}", name, body)
 
 
 def consume_program(setup: ConsumeSetup, label: str, name: str, command: list[str]) -> RunResult:
@@ -616,7 +621,8 @@ def main(argv: list[str]) -> int:
             results.append(consume_program(setup, f"cpp{max_in_flight}", name, command))
     for max_in_flight in (1000, 5000):
         results.append(consume_sidecar_stream(setup, max_in_flight))
-    results.append(consume_mod(setup))
+    for max_in_flight in (None, 5000):
+        results.append(consume_mod(setup, max_in_flight))
 
     count, size = args.produce_messages, args.message_bytes
     for batch in (100, 1000):

@@ -102,7 +102,7 @@ compile_program() {
   else
     # The C++ client library and the generated protocol code from build/,
     # as the CMake build made them.
-    flags=$(pkg-config --cflags --libs grpc++ protobuf rdkafka absl_status absl_statusor absl_strings) ||
+    flags=$(pkg-config --cflags --libs grpc++ protobuf absl_status absl_statusor absl_strings) ||
       return 1
     g++ -std=c++17 -O2 -Wall -Wextra -o "${binary}" "${source}" \
       -I"${REPO_ROOT}/clients/cpp/include" -I"${REPO_ROOT}/build/proto/gen" \
