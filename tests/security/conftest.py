@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -97,6 +98,12 @@ def secure_broker() -> Iterator[SecureBroker]:
             capture_output=True,
             check=False,
         )
+        # The broker's log stays for debugging. Its keys and the files that
+        # contain passwords (secure.json, the JAAS lines in server.properties) go.
+        broker_dir = REPO_ROOT / ".cache" / "kafka-broker" / name
+        shutil.rmtree(broker_dir / "certs", ignore_errors=True)
+        for secret_file in ("secure.json", "server.properties"):
+            (broker_dir / secret_file).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
