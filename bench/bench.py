@@ -5,9 +5,9 @@ program, which:
 
 1. creates the input topic (3 partitions) and fills it with confluent-kafka;
 2. consumes the whole topic once per configuration, each in a fresh consumer
-   group, and times it from the first message received to the moment an
+   group. A run is timed from the first message received to the moment an
    independent confluent-kafka client sees the group's committed offsets
-   equal the end offsets (which also shows that nothing was skipped);
+   equal the end offsets, which also shows that nothing was skipped;
 3. produces records through the sidecar's Produce RPC and directly with
    confluent-kafka, and checks the topic's end offsets afterwards;
 4. prints a table and writes it to the benchmark page.
@@ -44,9 +44,9 @@ PARTITIONS = 3
 INPUT_TOPIC = "bench-input"
 _REQUEST_TIMEOUT_S = 15.0
 # Interval of the committed-offsets poll once a client has processed every
-# message; it bounds how late the end of a run is seen.
+# message. It bounds how late the end of a run is seen.
 _COMMIT_POLL_INTERVAL_S = 0.01
-# Markers around the generated part of the benchmark page; text outside them
+# Markers around the generated part of the benchmark page. Text outside them
 # is kept when the page is rewritten.
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
@@ -172,7 +172,7 @@ def fill_input(bootstrap: str, topic: str, count: int, size: int) -> float:
 
 @dataclass
 class ConsumeSetup:
-    """What every consume run shares."""
+    """Settings and end offsets shared by every consume run."""
 
     bootstrap: str
     sidecar_address: str
@@ -506,6 +506,23 @@ def machine_description() -> dict[str, str]:
     }
 
 
+def sidecar_build() -> str:
+    """Describe the sidecar binary: its modification time and the repository's commit."""
+    root = Path(__file__).resolve().parents[1]
+    binary = root / "build" / "sidecar" / "kafka-sidecar"
+    built = datetime.datetime.fromtimestamp(binary.stat().st_mtime, datetime.timezone.utc)
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return f"`build/sidecar/kafka-sidecar` built {built:%Y-%m-%d %H:%M} UTC, repository at commit {commit}"
+
+
 def format_table(results: list[RunResult], size: int) -> str:
     """Return the results as a Markdown table."""
     lines = [
@@ -529,12 +546,12 @@ def results_section(results: list[RunResult], args: argparse.Namespace, before: 
     return "\n".join(
         [
             RESULTS_START,
-            f"Run on {date} with `make bench` ({args.messages:,} messages of {args.message_bytes} bytes "
+            f"Run on {date} by `scripts/bench.sh` ({args.messages:,} messages of {args.message_bytes} bytes "
             f"per consume run, {args.produce_messages:,} records per produce run).",
             "",
             f"Machine: {before['cpus']} CPUs ({before['cpu']}), {before['memory']} memory, "
             f"Linux {before['kernel']}. Load average (1/5/15 min) {before['load']} at the start "
-            f"and {after['load']} at the end.",
+            f"and {after['load']} at the end. Sidecar: {sidecar_build()}.",
             "",
             format_table(results, args.message_bytes),
             RESULTS_END,
