@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need: Debian packages, the
 # Python virtualenv .venv with the development requirements and the Python
-# client, and the jars of the Kafka test broker in .cache/kafka/libs.
+# client, and the jars of the Kafka test brokers: Kafka 4.1.1 in
+# .cache/kafka/libs and Kafka 3.9.1 in .cache/kafka-3.9/libs.
 #
 # Safe to run again: each step checks first (dpkg status, hash stamps of the
 # requirement files) and does nothing when its result is already present.
@@ -11,6 +12,9 @@ readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly VENV="${REPO_ROOT}/.venv"
 readonly KAFKA_LIBS="${REPO_ROOT}/.cache/kafka/libs"
 readonly BROKER_POM="${REPO_ROOT}/scripts/broker/pom.xml"
+# Kafka 3.9.1, the compatibility broker of the SCRAM tests (docs/test-broker.md).
+readonly KAFKA_39_LIBS="${REPO_ROOT}/.cache/kafka-3.9/libs"
+readonly BROKER_POM_39="${REPO_ROOT}/scripts/broker/pom-3.9.xml"
 readonly PYTHON_CLIENT="${REPO_ROOT}/clients/python"
 
 # Build tools and C++ libraries (Debian 12 versions: librdkafka 2.0.2,
@@ -106,22 +110,27 @@ install_python_client() {
   fi
 }
 
+# install_kafka_jars POM LIBS: copies the runtime jars that POM resolves
+# into LIBS. Maven runs again only when POM changes, because LIBS/.pom.sha256
+# keeps its hash. Maven's output goes to maven.log next to LIBS.
 install_kafka_jars() {
-  local stamp="${KAFKA_LIBS}/.pom.sha256"
+  local pom="$1" libs="$2"
+  local stamp="${libs}/.pom.sha256"
   local expected
-  expected="$(hash_files "${BROKER_POM}")"
-  if stamp_matches "${stamp}" "${expected}" && compgen -G "${KAFKA_LIBS}/kafka_2.13-*.jar" >/dev/null; then
+  expected="$(hash_files "${pom}")"
+  if stamp_matches "${stamp}" "${expected}" && compgen -G "${libs}/kafka_2.13-*.jar" >/dev/null; then
     return 0
   fi
 
-  log "copying the Kafka broker jars into ${KAFKA_LIBS}"
-  rm -rf "${KAFKA_LIBS}"
-  mkdir -p "${KAFKA_LIBS}"
-  local maven_log="${REPO_ROOT}/.cache/kafka/maven.log"
-  if ! mvn -B -f "${BROKER_POM}" dependency:copy-dependencies \
-    -DoutputDirectory="${KAFKA_LIBS}" -DincludeScope=runtime >"${maven_log}" 2>&1; then
+  log "copying the Kafka broker jars of ${pom} into ${libs}"
+  rm -rf "${libs}"
+  mkdir -p "${libs}"
+  local maven_log
+  maven_log="$(dirname "${libs}")/maven.log"
+  if ! mvn -B -f "${pom}" dependency:copy-dependencies \
+    -DoutputDirectory="${libs}" -DincludeScope=runtime >"${maven_log}" 2>&1; then
     tail -n 40 "${maven_log}" >&2
-    die "resolving the Kafka jars with Maven failed; full output in ${maven_log}"
+    die "resolving the Kafka jars of ${pom} with Maven failed; full output in ${maven_log}"
   fi
   echo "${expected}" >"${stamp}"
 }
@@ -131,7 +140,8 @@ main() {
   install_apt_packages
   install_python_requirements
   install_python_client
-  install_kafka_jars
+  install_kafka_jars "${BROKER_POM}" "${KAFKA_LIBS}"
+  install_kafka_jars "${BROKER_POM_39}" "${KAFKA_39_LIBS}"
   log "done in $((SECONDS - started)) s"
 }
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Starts and stops a single-node Apache Kafka broker (KRaft, combined broker
 # and controller) on 127.0.0.1 for tests and the demo. The jars come from
-# .cache/kafka/libs, filled by scripts/install.sh. Each broker has a name, and
+# .cache/kafka/libs (Kafka 4.1.1) or, with --kafka-version 3.9,
+# .cache/kafka-3.9/libs (Kafka 3.9.1), both filled by scripts/install.sh.
+# Each broker has a name, and
 # its configuration, data, log and pidfile live in .cache/kafka-broker/NAME,
 # so brokers with different names and ports can run side by side.
 set -euo pipefail
 
 readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly KAFKA_LIBS="${REPO_ROOT}/.cache/kafka/libs"
 readonly LOG4J_CONFIG="${REPO_ROOT}/scripts/broker/log4j2.properties"
 readonly BROKER_ROOT="${REPO_ROOT}/.cache/kafka-broker"
 
@@ -17,13 +18,18 @@ controller_port=""
 timeout_s=60
 heap="512m"
 secure=false
+kafka_version="4.1"
+# The jar directory of kafka_version, set after the command line is read.
+kafka_libs=""
 
 usage() {
   cat <<'EOF'
 Usage: scripts/kafka-broker.sh COMMAND [OPTIONS]
 
 Runs a single-node Apache Kafka 4.1.1 broker (KRaft, broker and controller
-in one process) on 127.0.0.1 for tests and the demo.
+in one process) on 127.0.0.1 for tests and the demo, or with
+--kafka-version 3.9 a Kafka 3.9.1 broker, which the SCRAM tests use because
+librdkafka before 2.6.1 cannot log in with SCRAM to Kafka 4 brokers.
 
 Commands:
   start    Format fresh storage, start the broker in the background and wait
@@ -44,6 +50,9 @@ Options:
   --heap SIZE             Java maximum heap, as for -Xmx (default: 512m).
   --secure                With start: also open TLS and SASL listeners on
                           the next consecutive ports (see below).
+  --kafka-version VERSION With start: 4.1 runs Kafka 4.1.1 from
+                          .cache/kafka/libs, 3.9 runs Kafka 3.9.1 from
+                          .cache/kafka-3.9/libs (default: 4.1).
   -h, --help              Print this help.
 
 Environment:
@@ -175,6 +184,15 @@ EOF
   )
 }
 
+# Settings that only some Kafka versions know. Kafka 3.9.1 has no share
+# coordinator and would log these as unknown.
+write_version_config() {
+  if [[ "${kafka_version}" == "4.1" ]]; then
+    echo "share.coordinator.state.topic.replication.factor=1"
+    echo "share.coordinator.state.topic.min.isr=1"
+  fi
+}
+
 write_config() {
   {
     echo "# Written by scripts/kafka-broker.sh for broker '${name}'."
@@ -190,8 +208,7 @@ offsets.topic.num.partitions=1
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+$(write_version_config)
 
 # Consumers joining a new group get their assignment at once instead of
 # after the default 3 s delay.
@@ -340,8 +357,8 @@ new_cluster_id() {
 cmd_start() {
   local java pid cluster_id started=${SECONDS}
 
-  [[ -d "${KAFKA_LIBS}" ]] && compgen -G "${KAFKA_LIBS}/kafka_2.13-*.jar" >/dev/null ||
-    die "Kafka jars not found in ${KAFKA_LIBS}: run scripts/install.sh first"
+  [[ -d "${kafka_libs}" ]] && compgen -G "${kafka_libs}/kafka_2.13-*.jar" >/dev/null ||
+    die "Kafka ${kafka_version} jars not found in ${kafka_libs}: run scripts/install.sh first"
   pid="$(running_pid)"
   [[ -z "${pid}" ]] || die "broker '${name}' is already running (pid ${pid}); run: $0 stop --name ${name}"
   port_in_use "${port}" && die "port ${port} on 127.0.0.1 is in use: choose another with --port"
@@ -378,7 +395,7 @@ cmd_start() {
   fi
 
   cluster_id="$(new_cluster_id)"
-  if ! "${java}" -Xmx256m -cp "${KAFKA_LIBS}/*" \
+  if ! "${java}" -Xmx256m -cp "${kafka_libs}/*" \
     -Dlog4j2.configurationFile="${LOG4J_CONFIG}" -Dkafka.logs.dir="$(logs_dir)/format" \
     kafka.tools.StorageTool format --standalone --cluster-id "${cluster_id}" \
     --config "$(config_file)" "${scram_users[@]}" >"$(logs_dir)/format.log" 2>&1; then
@@ -391,13 +408,13 @@ cmd_start() {
   setsid "${java}" -Xms128m -Xmx"${heap}" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="${LOG4J_CONFIG}" -Dkafka.logs.dir="$(logs_dir)" \
-    -cp "${KAFKA_LIBS}/*" kafka.Kafka "$(config_file)" \
+    -cp "${kafka_libs}/*" kafka.Kafka "$(config_file)" \
     </dev/null >"$(logs_dir)/console.log" 2>&1 &
   echo $! >"$(pid_file)"
   wait_for_exec "$!"
 
   wait_until_ready
-  log "broker '${name}' ready on 127.0.0.1:${port} (pid $(cat "$(pid_file)"), $((SECONDS - started)) s, log $(logs_dir)/server.log)"
+  log "broker '${name}' (Kafka ${kafka_version}) ready on 127.0.0.1:${port} (pid $(cat "$(pid_file)"), $((SECONDS - started)) s, log $(logs_dir)/server.log)"
 }
 
 cmd_stop() {
@@ -458,6 +475,7 @@ main() {
     --timeout) timeout_s="${2:?--timeout needs a value}" && shift 2 ;;
     --heap) heap="${2:?--heap needs a value}" && shift 2 ;;
     --secure) secure=true && shift ;;
+    --kafka-version) kafka_version="${2:?--kafka-version needs a value}" && shift 2 ;;
     -h | --help) usage && return 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
     esac
@@ -476,6 +494,12 @@ main() {
   ((controller_port != port)) || die "--controller-port must differ from --port (both ${port})"
   [[ "${timeout_s}" =~ ^[0-9]+$ ]] || die "invalid --timeout '${timeout_s}': expected whole seconds"
   [[ "${heap}" =~ ^[0-9]+[kKmMgG]?$ ]] || die "invalid --heap '${heap}': expected a size such as 512m or 1g"
+
+  case "${kafka_version}" in
+  4.1) kafka_libs="${REPO_ROOT}/.cache/kafka/libs" ;;
+  3.9) kafka_libs="${REPO_ROOT}/.cache/kafka-3.9/libs" ;;
+  *) die "invalid --kafka-version '${kafka_version}': expected 4.1 or 3.9" ;;
+  esac
 
   "cmd_${command}"
 }
