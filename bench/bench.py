@@ -209,7 +209,7 @@ def timed_consume(
         # Read once more after the client closed: nothing may have moved.
         check = "ok" if watcher.committed_equals_end() else f"committed {watcher.last_seen}"
         return RunResult("consume", name, setup.messages, committed - first, check)
-    except (BenchError, KafkaException, OSError) as error:
+    except (BenchError, KafkaException, OSError, subprocess.SubprocessError) as error:
         print(f"bench: {name} failed: {error}", file=sys.stderr, flush=True)
         return RunResult("consume", name, setup.messages, None, f"failed: {error}")
     finally:
@@ -383,9 +383,12 @@ def consume_program(setup: ConsumeSetup, label: str, name: str, command: list[st
             text=True,
         )
         times: dict[str, float] = {}
+        # Ends a program that hangs before it prints its last line, which
+        # also ends the read loop below.
+        killer = threading.Timer(max(0.0, deadline - time.monotonic()), process.kill)
+        killer.start()
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
+            for line in process.stdout or ():
                 key, _, value = line.strip().partition(" ")
                 if key in ("first_message_ns", "all_processed_ns"):
                     times[key] = int(value) / 1e9
@@ -401,6 +404,7 @@ def consume_program(setup: ConsumeSetup, label: str, name: str, command: list[st
             if code != 0:
                 raise BenchError(f"{command[0]} exited with code {code}")
         finally:
+            killer.cancel()
             if process.poll() is None:
                 process.kill()
                 process.wait()
