@@ -91,8 +91,8 @@ class FakeKafka {
     cv_.notify_all();
   }
 
-  // While blocked, Poll waits without returning, whatever its timeout and
-  // Wakeup say, as a consumer stuck inside librdkafka would.
+  // While blocked, Poll does not return, ignoring its timeout and Wakeup,
+  // as a consumer stuck inside librdkafka would.
   void BlockPoll(bool block) {
     std::lock_guard<std::mutex> lock(mu_);
     block_poll_ = block;
