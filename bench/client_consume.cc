@@ -6,8 +6,8 @@
 //   first_message_ns N    when the handler saw the first message
 //   all_processed_ns N    when the handler returned for the --messages-th one
 // It keeps the stream open until SIGTERM or SIGINT, so that bench.py can wait
-// for the commits, then closes it and exits 0; 1 when the stream failed, 2 on
-// a usage error.
+// for the commits, and then closes it. Exit codes: 0 after a clean close, 1
+// when the stream failed, 2 on a usage error.
 
 #include <atomic>
 #include <chrono>

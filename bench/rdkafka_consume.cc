@@ -5,7 +5,8 @@
 // Output on stdout, for bench/bench.py (steady clock, nanoseconds):
 //   first_message_ns N    when the first message arrived
 //   all_processed_ns N    after the commit that covers --messages messages
-// It then closes the consumer and exits 0; 1 on a Kafka error, 2 on a usage error.
+// It then closes the consumer and exits. Exit codes: 0 after the last commit,
+// 1 on a Kafka error or a stop signal before it, 2 on a usage error.
 
 #include <librdkafka/rdkafka.h>
 
@@ -31,7 +32,7 @@ struct ConfDeleter {
   void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
 };
 struct HandleDeleter {
-  // Blocks until librdkafka's threads have stopped; close the consumer first.
+  // Blocks until librdkafka's threads have stopped. Close the consumer first.
   void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
 };
 struct PartitionListDeleter {

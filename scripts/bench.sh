@@ -34,7 +34,7 @@ readonly SIDECAR_ADDRESS="unix://${SOCKET}"
 readonly SIDECAR_BIN="${REPO_ROOT}/build/sidecar/kafka-sidecar"
 readonly PYTHON="${REPO_ROOT}/.venv/bin/python"
 readonly SIDECAR_START_TIMEOUT=30
-# After SIGTERM the sidecar drains; it gets this long before SIGKILL.
+# After SIGTERM the sidecar drains, and it gets this long before SIGKILL.
 readonly SIDECAR_STOP_TIMEOUT=40
 
 SIDECAR_PID=""
