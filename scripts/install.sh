@@ -112,7 +112,7 @@ install_python_client() {
 
 # install_kafka_jars POM LIBS: copies the runtime jars that POM resolves
 # into LIBS. Maven runs again only when POM changes, because LIBS/.pom.sha256
-# keeps its hash. Maven's output goes to maven.log next to LIBS.
+# stores its hash. Maven's output goes to maven.log next to LIBS.
 install_kafka_jars() {
   local pom="$1" libs="$2"
   local stamp="${libs}/.pom.sha256"

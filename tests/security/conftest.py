@@ -1,12 +1,17 @@
-"""Fixtures for the security tests: a broker with TLS and SASL listeners.
+"""Fixtures for the security tests: brokers with TLS and SASL listeners.
 
-The session starts one broker with `scripts/kafka-broker.sh start --secure`
-on free ports in 39700-39799 and stops it at the end. Its PLAINTEXT listener
-serves the test data client; the sidecar under test uses the secure ones.
+The session starts the Kafka 4.1.1 test broker with
+`scripts/kafka-broker.sh start --secure` on free ports in 39700-39799. The
+SCRAM tests also start a Kafka 3.9.1 compatibility broker on free ports in
+39850-39899, once, when the first of them runs: librdkafka before 2.6.1
+cannot log in with SCRAM to Kafka 4 brokers but can to Kafka 3.9 brokers.
+Both stop at the end of the session. Their PLAINTEXT listeners serve the test
+data client; the sidecar under test uses the secure ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +28,11 @@ from support.sidecar import SidecarProcess
 
 BROKER_SCRIPT = REPO_ROOT / "scripts" / "kafka-broker.sh"
 # A secure broker takes 7 consecutive ports.
-_PORT_RANGE = range(39700, 39793, 7)
+_PORTS_PER_BROKER = 7
+_PORT_RANGE = range(39700, 39800 - _PORTS_PER_BROKER + 1, _PORTS_PER_BROKER)
+_SCRAM_BROKER_PORT_RANGE = range(
+    39850, 39900 - _PORTS_PER_BROKER + 1, _PORTS_PER_BROKER
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +43,11 @@ class SecureBroker:
         info: The broker's secure.json: listener addresses by protocol
             ("plaintext", "ssl", "mtls", "sasl_plaintext", "sasl_ssl"), the
             SASL user and password, the key password and the certificate paths.
+        kafka_version: The --kafka-version of the broker, "4.1" or "3.9".
     """
 
     info: dict[str, object]
+    kafka_version: str = "4.1"
 
     def __getitem__(self, key: str) -> str:
         return str(self.info[key])
@@ -47,7 +58,10 @@ class SecureBroker:
         return [self["password"], self["key_password"]]
 
     def __repr__(self) -> str:
-        return f"SecureBroker(plaintext={self['plaintext']})"
+        return (
+            f"SecureBroker(plaintext={self['plaintext']}, "
+            f"kafka_version={self.kafka_version})"
+        )
 
 
 def _port_is_free(port: int) -> bool:
@@ -59,24 +73,29 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _free_base_port() -> int:
-    for base in _PORT_RANGE:
-        if all(_port_is_free(base + offset) for offset in range(7)):
+def _free_base_port(ports: range) -> int:
+    for base in ports:
+        if all(_port_is_free(base + offset) for offset in range(_PORTS_PER_BROKER)):
             return base
     raise RuntimeError(
-        "no 7 consecutive free ports in 39700-39799 on 127.0.0.1 for the secure broker"
+        f"no {_PORTS_PER_BROKER} consecutive free ports in "
+        f"{ports.start}-{ports.stop + _PORTS_PER_BROKER - 2} on 127.0.0.1 "
+        "for a secure broker"
     )
 
 
-@pytest.fixture(scope="session")
-def secure_broker() -> Iterator[SecureBroker]:
-    """A broker with SSL, mutual TLS, SASL_PLAINTEXT and SASL_SSL listeners."""
-    name = f"secure-pytest-{os.getpid()}"
-    base = _free_base_port()
+@contextlib.contextmanager
+def _running_secure_broker(
+    name: str, ports: range, kafka_version: str
+) -> Iterator[SecureBroker]:
+    """Start a --secure broker, yield it, then stop it and delete its secrets."""
+    base = _free_base_port(ports)
     command = [
         str(BROKER_SCRIPT),
         "start",
         "--secure",
+        "--kafka-version",
+        kafka_version,
         "--name",
         name,
         "--port",
@@ -84,14 +103,18 @@ def secure_broker() -> Iterator[SecureBroker]:
         "--timeout",
         "90",
     ]
-    started = subprocess.run(command, capture_output=True, text=True, check=False)
     try:
+        # start generates certificates and formats the storage, then waits
+        # up to --timeout for the broker. The extra 60 s bound the first two.
+        started = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=150
+        )
         if started.returncode != 0:
             raise RuntimeError(
                 f"{' '.join(command)} failed:\n{started.stdout}{started.stderr}"
             )
         info_path = REPO_ROOT / ".cache" / "kafka-broker" / name / "secure.json"
-        yield SecureBroker(json.loads(info_path.read_text()))
+        yield SecureBroker(json.loads(info_path.read_text()), kafka_version)
     finally:
         subprocess.run(
             [str(BROKER_SCRIPT), "stop", "--name", name],
@@ -104,6 +127,38 @@ def secure_broker() -> Iterator[SecureBroker]:
         shutil.rmtree(broker_dir / "certs", ignore_errors=True)
         for secret_file in ("secure.json", "server.properties"):
             (broker_dir / secret_file).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def secure_broker() -> Iterator[SecureBroker]:
+    """The Kafka 4.1.1 broker with SSL, mutual TLS, SASL_PLAINTEXT and SASL_SSL."""
+    with _running_secure_broker(
+        f"secure-pytest-{os.getpid()}", _PORT_RANGE, "4.1"
+    ) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def scram_broker() -> Iterator[SecureBroker]:
+    """The Kafka 3.9.1 compatibility broker with the same listeners, for SCRAM."""
+    with _running_secure_broker(
+        f"secure-3.9-pytest-{os.getpid()}", _SCRAM_BROKER_PORT_RANGE, "3.9"
+    ) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def scram_kafka(scram_broker: SecureBroker) -> Iterator[KafkaTestClient]:
+    """confluent-kafka client on the Kafka 3.9.1 broker's PLAINTEXT listener."""
+    client = KafkaTestClient(scram_broker["plaintext"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def scram_topic(request: pytest.FixtureRequest, scram_kafka: KafkaTestClient) -> str:
+    """A new one-partition topic on the Kafka 3.9.1 broker."""
+    return scram_kafka.create_topic(unique_name(f"topic-{request.node.name}"), 1)
 
 
 @pytest.fixture(scope="session")

@@ -77,9 +77,11 @@ class Case:
 
 
 # Where each case's sidecar reads its secrets (see sidecar_configuration).
-# With librdkafka 2.0.2 only three pairs with a secret work, so the
-# environment, *_FILE and config file sources go to them; the --X-file flag
-# goes to SCRAM pairs and to test_wrong_password_says_authentication_failed.
+# With librdkafka 2.0.2 only three pairs with a secret work on the Kafka 4.1.1
+# broker, so the environment, *_FILE and config file sources go to them. The
+# --X-file flag goes to SCRAM pairs and to
+# test_wrong_password_says_authentication_failed. The SCRAM pairs work on the
+# Kafka 3.9.1 broker, where their sources cover all four.
 SECRET_SOURCES = {
     "SSL": 1,
     "SSL-mutual": 2,
@@ -103,6 +105,10 @@ CASES = [
         for mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
     ],
 ]
+
+
+# The pairs that also run against the Kafka 3.9.1 compatibility broker.
+SCRAM_CASES = [case for case in CASES if case.is_scram]
 
 
 def write_secret(directory: Path, name: str, value: str) -> Path:
