@@ -735,7 +735,7 @@ def dead_letter(run: FaultRun, result: ScenarioResult, size: Size) -> None:
                 dead_letter_topic=dead_letter_topic,
             )
         )
-        if probe.wait_ended(5) and probe.code == grpc.StatusCode.UNIMPLEMENTED:
+        if probe.wait_ended(2) and probe.code == grpc.StatusCode.UNIMPLEMENTED:
             raise NotAvailableError(f"Subscribe.dead_letter_topic: {probe.details}")
         probe.cancel()
     poison_every = 100
