@@ -112,6 +112,33 @@ def test_wrong_password_in_connect_returns_unauthenticated(
     assert _WRONG_PASSWORD not in str(raised.value)
 
 
+def test_wrong_scram_password_fails_on_kafka_39(
+    scram_broker, secure_sidecar_factory
+) -> None:
+    # The SCRAM round trips on the Kafka 3.9.1 broker prove something only if
+    # that broker checks the SCRAM password.
+    sidecar = secure_sidecar_factory(
+        args=["--bootstrap-servers", scram_broker["plaintext"]]
+    )
+    result = run_mod(
+        "kafka_connector",
+        {
+            "sidecar_address": sidecar.address,
+            "bootstrap_servers": scram_broker["sasl_plaintext"],
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-256",
+            "sasl_username": scram_broker["username"],
+            "sasl_password": _WRONG_PASSWORD,
+        },
+    )
+    assert result["status"] == "error"
+    errors = str(result["errors"])
+    assert "authentication failed" in errors
+    assert "SCRAM-SHA-256" in errors
+    assert f"user {scram_broker['username']}" in errors
+    assert _WRONG_PASSWORD not in errors + repr(result) + sidecar.stderr()
+
+
 def test_untrusted_ca_says_tls_verification_failed(
     secure_broker, secure_sidecar_factory
 ) -> None:
