@@ -179,6 +179,19 @@ class ManagedJob:
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
         self.run.jobs.append(self.process)
+        # The job logs "started" once its SIGTERM handler is installed. A
+        # SIGTERM before that would end it with the default action.
+        process = self.process
+        wait_until(
+            lambda: b"started" in log_path.read_bytes() or process.poll() is not None,
+            timeout_s=30,
+            description=f"job {self.name} to install its signal handlers",
+        )
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"job {self.name} exited with {process.returncode} at startup: "
+                f"{log_path.read_text(errors='replace')[-2000:]}"
+            )
         return self
 
     @property
