@@ -36,7 +36,8 @@ def test_window_of_one_delivers_promptly(client, kafka, new_topic, unique_group)
 
 def test_window_bounds_unacked_deliveries(client, kafka, new_topic, unique_group):
     topic = new_topic(partitions=2)
-    kafka.produce(topic, [f"m{index}" for index in range(60)])
+    for partition in (0, 1):
+        kafka.produce(topic, [f"m{index}" for index in range(30)], partition=partition)
 
     stream = client.consume(subscribe(topic, unique_group, max_in_flight=5))
     log = StreamLog()
@@ -57,7 +58,7 @@ def test_window_bounds_unacked_deliveries(client, kafka, new_topic, unique_group
         stream.send_acks([ack(message) for message in unacked])
         read_messages(stream, log, min(len(log.messages) + 5, 60))
     stream.send_acks([ack(message) for message in log.messages[-5:]])
-    kafka.wait_for_committed(unique_group, topic, kafka.end_offsets(topic))
+    kafka.wait_for_committed(unique_group, topic, {0: 30, 1: 30})
     stream.close_send()
     read_to_end(stream, log)
     assert stream.code == grpc.StatusCode.OK, stream.details
