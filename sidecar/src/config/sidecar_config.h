@@ -46,8 +46,6 @@ struct SidecarConfig {
   // A poll loop stalled this long turns the liveness health service
   // NOT_SERVING, in seconds.
   uint32_t liveness_stall_s = 30;
-  // Limit of delivered, unacked messages per partition of a stream; 0: none.
-  // NOT_SERVING, in seconds.
   // Bound of connection tests (metadata requests), in milliseconds.
   uint32_t connect_timeout_ms = 10000;
   spdlog::level::level_enum log_level = spdlog::level::info;
