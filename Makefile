@@ -11,7 +11,7 @@ help:
 	@echo "  install       install Debian packages, .venv and the Kafka broker jars"
 	@echo "  build         configure and build with CMake and Ninja into $(BUILD_DIR)/"
 	@echo "  test          build and run the C++ unit, C++ broker and Python tests"
-	@echo "  test-faults   build and run the fault matrix (scripts/test-faults.sh, about 7 min)"
+	@echo "  test-faults   build and run the fault matrix (scripts/test-faults.sh, about 5 min)"
 	@echo "  demo          build and run scripts/demo.sh"
 	@echo "  bench         build and run scripts/bench.sh"
 	@echo "  lint          run ruff on the Python code"

@@ -312,7 +312,7 @@ class FaultRun:
 
     def produce_values(self, values: Sequence[str], partition: int | None = None) -> None:
         """Produce messages with the given unique payload ids."""
-        self.kafka.produce(self.topic, list(values), partition=partition)
+        self.kafka.produce(self.topic, list(values), keys=list(values), partition=partition)
         self.produced.extend(values)
 
     def record_processed(self, messages: Sequence[object]) -> None:
@@ -383,7 +383,11 @@ class FaultRun:
         """Whether the group's committed offsets equal the topic's end offsets."""
         end = self.kafka.end_offsets(self.topic)
         committed = self.kafka.committed_offsets(self.group, self.topic)
-        return all(committed.get(partition) == offset for partition, offset in end.items())
+        # An empty partition has nothing to commit, so no commit matches it.
+        return all(
+            committed.get(partition) == offset or (offset == 0 and committed.get(partition) is None)
+            for partition, offset in end.items()
+        )
 
     def wait_complete(self, timeout_s: float) -> None:
         """Wait until every produced id was processed and the commits reached the end."""

@@ -354,8 +354,8 @@ def reopen_redelivers(run: FaultRun, result: ScenarioResult, size: Size) -> None
     with SidecarClient(sidecar.address) as client:
         while not run.complete():
             rounds += 1
-            if rounds > 200:
-                raise RuntimeError("more than 200 rounds without reaching the end offsets")
+            if rounds > 1000:
+                raise RuntimeError("more than 1000 rounds without reaching the end offsets")
             stream = client.consume(
                 pb.Subscribe(topics=[run.topic], group_id=run.group, max_in_flight=window)
             )
