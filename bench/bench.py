@@ -363,7 +363,8 @@ def consume_mod(setup: ConsumeSetup, max_in_flight: int | None) -> RunResult:
             raise BenchError(f"processed {count} of {setup.messages} messages, not all committed")
         return times["first"], times["committed"]
 
-    name = f"sidecar, kafka_consumer mod, max_in_flight {max_in_flight or '500 (default)'}"
+    shown = max_in_flight or "default (the sidecar's, 1000)"
+    name = f"sidecar, kafka_consumer mod, max_in_flight {shown}"
     return timed_consume(setup, f"mod{max_in_flight or ''}", name, body)
 
 
