@@ -53,10 +53,10 @@ def read_until(
     timeout_s: float = 30.0,
     description: str,
 ) -> StreamLog:
-    """Read responses into `log` until `predicate(log)` holds or the stream ends.
+    """Read responses into `log` until `predicate(log)` is true or the stream ends.
 
     Raises:
-        TimeoutError: If the predicate did not hold within `timeout_s`; the
+        TimeoutError: If the predicate was not true within `timeout_s`; the
             message includes what was received.
         AssertionError: If the stream ended first.
     """
@@ -89,7 +89,7 @@ def read_until(
 def read_messages(
     stream: Any, log: StreamLog, count: int, timeout_s: float = 30.0
 ) -> list[Any]:
-    """Read until `log` holds at least `count` messages and return them."""
+    """Read until `log` contains at least `count` messages and return them."""
     read_until(
         stream,
         log,

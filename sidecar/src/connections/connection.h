@@ -16,7 +16,7 @@ struct Connection {
   std::string sasl_mechanism;
   std::string sasl_username;
   // Every librdkafka property of the connection, validated, secrets
-  // included. Never log this map; kafka::IsSecretProperty tells which values
+  // included. Never log this map; kafka::IsSecretProperty returns whether a value
   // to hide.
   std::map<std::string, std::string> properties;
   // Bound for metadata requests and other connection tests.

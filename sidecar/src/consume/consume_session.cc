@@ -835,10 +835,11 @@ bool ConsumeSession::HoldPartition(const kafka::TopicPartition& partition, bool 
 }
 
 void ConsumeSession::UpdatePause() {
-  // Poll keeps running while paused: rebalances and max.poll.interval.ms
-  // depend on it. The backlog absorbs what arrives while the window is
-  // full, so an ack is served from it at once; fetching pauses only when
-  // the backlog reaches its bound, and resumes once it is down to half.
+  // Poll keeps running while paused, because rebalances and
+  // max.poll.interval.ms depend on it. The backlog absorbs what arrives
+  // while the window is full, so an ack is served from it at once.
+  // Fetching pauses only when the backlog reaches its bound, and resumes
+  // once it is down to half.
   // librdkafka drops what it prefetched for a paused partition and fetches
   // it again after the resume.
   // TODO: find why throughput drops about 5x with max_in_flight 1000 against 5000 (docs/benchmarks.md).

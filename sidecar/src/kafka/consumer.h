@@ -98,7 +98,7 @@ class Consumer {
   virtual absl::Status Unassign(const std::vector<TopicPartition>& partitions) = 0;
 
   // Commits these offsets (next offset to consume) for the group. CommitSync
-  // waits up to `timeout` for the broker's answer and fails with
+  // waits up to `timeout` for the broker's response and fails with
   // DEADLINE_EXCEEDED after it; the commit may still complete later.
   virtual absl::Status CommitSync(const std::vector<TopicPartitionOffset>& offsets,
                                   std::chrono::milliseconds timeout) = 0;
